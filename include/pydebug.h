@@ -1,0 +1,31 @@
+/**
+ * @file pydebug.h
+ * @brief libpydebug: look inside running CPython programs.
+ *
+ * The umbrella header: include this one. It pulls in one header per concept:
+ * - pydebug/version.h   — library version, at compile time and run time;
+ * - pydebug/errors.h    — error codes and messages;
+ * - pydebug/process.h   — attaching to a process that hosts CPython;
+ * - pydebug/frames.h    — capturing every thread's Python stack.
+ *
+ * Conventions, everywhere in the API:
+ * - names start with `pydbg_` (functions, types) or `PYDBG_` (macros);
+ * - handles are opaque; every function that creates one has a matching
+ *   `_close`/`_free`, and freeing NULL is a no-op;
+ * - outputs come first; the return value is #PYDBG_OK (0) or a negative
+ *   ::pydbg_error code; details are in the handle's message or pydbg_last_error();
+ * - pointers returned by getters are borrowed and documented "valid until …";
+ * - options structs begin with `struct_size`, are initialised with their
+ *   `_INIT` macro, and only ever grow at the end;
+ * - thread safety is stated on every function. The library has no global
+ *   state other than the thread-local last error message.
+ */
+#ifndef PYDEBUG_H
+#define PYDEBUG_H
+
+#include "pydebug/version.h"
+#include "pydebug/errors.h"
+#include "pydebug/process.h"
+#include "pydebug/frames.h"
+
+#endif /* PYDEBUG_H */

@@ -1,0 +1,184 @@
+/**
+ * @file pydebug/frames.h
+ * @brief Capturing every interpreter's threads and their Python stacks.
+ *
+ * pydbg_stacks_capture() walks every interpreter, every thread state and every
+ * frame of a ::pydbg_process and returns an immutable ::pydbg_stacks result.
+ * Threads and frames are reached through borrowed, opaque pointers that stay
+ * valid until pydbg_stacks_free().
+ *
+ * Frames are innermost first. Interpreter entry/shim frames (3.11+) are not
+ * user frames and are not reported. A thread whose walk failed part-way keeps
+ * the frames read so far and reports the failure in pydbg_thread_error().
+ *
+ * Thread safety: a ::pydbg_stacks is immutable; its accessors may be called
+ * from any number of threads at once.
+ */
+#ifndef PYDEBUG_FRAMES_H
+#define PYDEBUG_FRAMES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "export.h"
+#include "process.h"
+
+PYDBG_BEGIN_DECLS
+
+/** @brief The result of one capture: threads and their frames (opaque). */
+typedef struct pydbg_stacks pydbg_stacks;
+/** @brief One thread of a capture (opaque, borrowed from its ::pydbg_stacks). */
+typedef struct pydbg_thread pydbg_thread;
+/** @brief One frame of a thread (opaque, borrowed from its ::pydbg_stacks). */
+typedef struct pydbg_frame pydbg_frame;
+
+/** @brief Flags for pydbg_capture_options::flags. */
+enum pydbg_capture_flags {
+    /** Pause the target during this capture for a consistent view (see pydbg_process_pause()). */
+    PYDBG_CAPTURE_PAUSE = 1u << 0,
+    /** Do not look up `threading.Thread` names (saves the reads of the `threading` module). */
+    PYDBG_CAPTURE_NO_THREAD_NAMES = 1u << 1
+};
+
+/**
+ * @brief Options of pydbg_stacks_capture().
+ * Initialise with #PYDBG_CAPTURE_OPTIONS_INIT; fields are only added at the end.
+ */
+typedef struct pydbg_capture_options {
+    uint32_t struct_size; /**< sizeof(pydbg_capture_options), set by the INIT macro */
+    uint32_t flags;       /**< a combination of ::pydbg_capture_flags */
+    /** Most frames kept per thread; 0 means #PYDBG_DEFAULT_MAX_DEPTH. A deeper stack
+     *  keeps its innermost frames and is marked truncated. */
+    uint32_t max_depth;
+} pydbg_capture_options;
+
+/** @brief Default frame bound per thread: far above real stacks, even with a raised recursion limit. */
+#define PYDBG_DEFAULT_MAX_DEPTH 1000000u
+
+/** @brief Default value of ::pydbg_capture_options. */
+#define PYDBG_CAPTURE_OPTIONS_INIT {sizeof(pydbg_capture_options), 0, 0}
+
+/**
+ * @brief Captures every thread's Python stack.
+ *
+ * @param[out] out  receives the result; free it with pydbg_stacks_free(). NULL on failure.
+ * @param process   an attached process.
+ * @param options   NULL for defaults, or options initialised with #PYDBG_CAPTURE_OPTIONS_INIT.
+ * @return #PYDBG_OK even if some threads could only be read in part (see
+ *         pydbg_thread_error()); #PYDBG_EEXITED if the process is gone;
+ *         #PYDBG_ECORRUPT if not even the thread list could be read
+ *         consistently; #PYDBG_EPERM if pausing was asked and not allowed.
+ * @note Not thread-safe for the same @p process.
+ */
+PYDBG_API int pydbg_stacks_capture(pydbg_stacks **out, pydbg_process *process,
+                                   const pydbg_capture_options *options);
+
+/**
+ * @brief Frees a capture and everything borrowed from it.
+ * @param stacks a capture, or NULL (no-op).
+ */
+PYDBG_API void pydbg_stacks_free(pydbg_stacks *stacks);
+
+/** @brief Number of threads in the capture, over all interpreters. @note Thread-safe. */
+PYDBG_API size_t pydbg_stacks_thread_count(const pydbg_stacks *stacks);
+
+/**
+ * @brief Returns thread @p index (0-based) of the capture.
+ *
+ * Threads come interpreter by interpreter in the interpreter's own order
+ * (newest thread first, as CPython links them).
+ * @return a borrowed pointer valid until pydbg_stacks_free(); NULL if out of range.
+ * @note Thread-safe.
+ */
+PYDBG_API const pydbg_thread *pydbg_stacks_thread(const pydbg_stacks *stacks, size_t index);
+
+/** @brief The ID of the interpreter the thread belongs to (0 for the main one). @note Thread-safe. */
+PYDBG_API int64_t pydbg_thread_interpreter_id(const pydbg_thread *thread);
+
+/** @brief The thread's ident, as `threading.get_ident()` returns it in that thread. @note Thread-safe. */
+PYDBG_API uint64_t pydbg_thread_ident(const pydbg_thread *thread);
+
+/**
+ * @brief The Linux thread ID (`threading.get_native_id()`), or -1 where unknown
+ *        (CPython 2.7 to 3.7 do not record it and it could not be inferred).
+ * @note Thread-safe.
+ */
+PYDBG_API int64_t pydbg_thread_native_id(const pydbg_thread *thread);
+
+/**
+ * @brief The `threading.Thread` name ("MainThread", "Thread-1 (worker)"), or NULL
+ *        when the thread has none or names were not looked up.
+ * @return a string borrowed from the capture.
+ * @note Thread-safe.
+ */
+PYDBG_API const char *pydbg_thread_name(const pydbg_thread *thread);
+
+/** @brief 1 if this is the interpreter's main thread, else 0. @note Thread-safe. */
+PYDBG_API int pydbg_thread_is_main(const pydbg_thread *thread);
+
+/**
+ * @brief 1 if the thread held the GIL when it was read, 0 if not, -1 if unknown.
+ * @note Thread-safe.
+ */
+PYDBG_API int pydbg_thread_holds_gil(const pydbg_thread *thread);
+
+/** @brief Number of frames kept for the thread. @note Thread-safe. */
+PYDBG_API size_t pydbg_thread_frame_count(const pydbg_thread *thread);
+
+/**
+ * @brief Returns frame @p index of the thread, 0 being the innermost (most recent call).
+ * @return a borrowed pointer valid until pydbg_stacks_free(); NULL if out of range.
+ * @note Thread-safe.
+ */
+PYDBG_API const pydbg_frame *pydbg_thread_frame(const pydbg_thread *thread, size_t index);
+
+/**
+ * @brief 1 if the stack was cut by the depth bound (its outermost frames are missing).
+ * @note Thread-safe.
+ */
+PYDBG_API int pydbg_thread_truncated(const pydbg_thread *thread);
+
+/**
+ * @brief #PYDBG_OK, or the error that stopped the walk of this thread part-way
+ *        (its message is in pydbg_thread_errmsg()).
+ * @note Thread-safe.
+ */
+PYDBG_API int pydbg_thread_error(const pydbg_thread *thread);
+
+/** @brief The detail of pydbg_thread_error(), "" when none. @note Thread-safe. */
+PYDBG_API const char *pydbg_thread_errmsg(const pydbg_thread *thread);
+
+/** @brief The function name (`co_name`). Never NULL ("?" if unreadable). @note Thread-safe. */
+PYDBG_API const char *pydbg_frame_function(const pydbg_frame *frame);
+
+/** @brief The qualified name (`co_qualname`, 3.11+), NULL where the version has none. @note Thread-safe. */
+PYDBG_API const char *pydbg_frame_qualname(const pydbg_frame *frame);
+
+/** @brief The file name (`co_filename`). Never NULL ("?" if unreadable). @note Thread-safe. */
+PYDBG_API const char *pydbg_frame_filename(const pydbg_frame *frame);
+
+/** @brief The line being executed (1-based), or -1 where unknown. @note Thread-safe. */
+PYDBG_API int pydbg_frame_line(const pydbg_frame *frame);
+
+/** @brief The last line of the executing expression (PEP 657, 3.11+), or -1. @note Thread-safe. */
+PYDBG_API int pydbg_frame_end_line(const pydbg_frame *frame);
+
+/** @brief 0-based UTF-8 byte column where the expression starts (PEP 657, 3.11+), or -1. @note Thread-safe. */
+PYDBG_API int pydbg_frame_column(const pydbg_frame *frame);
+
+/** @brief 0-based UTF-8 byte column where the expression ends (PEP 657, 3.11+), or -1. @note Thread-safe. */
+PYDBG_API int pydbg_frame_end_column(const pydbg_frame *frame);
+
+/**
+ * @brief The byte offset of the current instruction in the code object's
+ *        bytecode (`f_lasti` in bytes), or -1 where unknown.
+ * @note Thread-safe.
+ */
+PYDBG_API int pydbg_frame_instruction_offset(const pydbg_frame *frame);
+
+/** @brief The remote address of the frame's code object (an identity for tools). @note Thread-safe. */
+PYDBG_API uint64_t pydbg_frame_code_address(const pydbg_frame *frame);
+
+PYDBG_END_DECLS
+
+#endif /* PYDEBUG_FRAMES_H */
