@@ -63,6 +63,10 @@ int pydbg__read_ptr(pydbg__reader *r, uint64_t address, uint64_t *value);
 
 void pydbg__reader_destroy(pydbg__reader *reader);
 
+/* Default `read_many` for readers without a scattered read: one `read` per
+ * piece, stopping at the first failure. */
+int pydbg__reader_read_many_loop(pydbg__reader *reader, pydbg__read_piece *pieces, size_t count);
+
 /* A reader of live process `pid`. `force_proc_mem` skips process_vm_readv. */
 int pydbg__reader_open_process(pydbg__reader **out, int pid, int force_proc_mem);
 
