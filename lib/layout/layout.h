@@ -132,6 +132,9 @@ typedef struct pydbg__layout {
     struct { /* PyListObject, PyTupleObject */
         int32_t list_ob_item, tuple_ob_item;
     } seq;
+    /* 3.14+: f_executable is a _PyStackRef whose low bits are tags, not address
+     * bits; the walker clears them. 0 before 3.14. */
+    uint64_t iframe_tag_mask;
 } pydbg__layout;
 
 /* The generated base table for `major`.`minor`, or NULL if there is none. */
