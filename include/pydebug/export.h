@@ -21,10 +21,15 @@
 #define PYDBG_API
 #endif
 
+/**
+ * @def PYDBG_BEGIN_DECLS
+ * @brief Opens a block of C declarations (`extern "C" {` in C++, a no-op in C).
+ *
+ * @def PYDBG_END_DECLS
+ * @brief Closes a block of C declarations (a no-op in C).
+ */
 #ifdef __cplusplus
-/** @brief Opens a block of C declarations (a no-op in C). */
 #define PYDBG_BEGIN_DECLS extern "C" {
-/** @brief Closes a block of C declarations (a no-op in C). */
 #define PYDBG_END_DECLS }
 #else
 #define PYDBG_BEGIN_DECLS

@@ -76,6 +76,8 @@ PYDBG_API int pydbg_stacks_capture(pydbg_stacks **out, pydbg_process *process,
 /**
  * @brief Frees a capture and everything borrowed from it.
  * @param stacks a capture, or NULL (no-op).
+ * @note Not thread-safe: no other thread may be using the capture, or anything borrowed
+ *       from it, at the same time.
  */
 PYDBG_API void pydbg_stacks_free(pydbg_stacks *stacks);
 
@@ -108,7 +110,7 @@ PYDBG_API int64_t pydbg_thread_native_id(const pydbg_thread *thread);
 /**
  * @brief The `threading.Thread` name ("MainThread", "Thread-1 (worker)"), or NULL
  *        when the thread has none or names were not looked up.
- * @return a string borrowed from the capture.
+ * @return a string borrowed from the capture, valid until pydbg_stacks_free().
  * @note Thread-safe.
  */
 PYDBG_API const char *pydbg_thread_name(const pydbg_thread *thread);
@@ -145,16 +147,32 @@ PYDBG_API int pydbg_thread_truncated(const pydbg_thread *thread);
  */
 PYDBG_API int pydbg_thread_error(const pydbg_thread *thread);
 
-/** @brief The detail of pydbg_thread_error(), "" when none. @note Thread-safe. */
+/**
+ * @brief The detail of pydbg_thread_error(), "" when none.
+ * @return a string borrowed from the capture, valid until pydbg_stacks_free().
+ * @note Thread-safe.
+ */
 PYDBG_API const char *pydbg_thread_errmsg(const pydbg_thread *thread);
 
-/** @brief The function name (`co_name`). Never NULL ("?" if unreadable). @note Thread-safe. */
+/**
+ * @brief The function name (`co_name`). Never NULL ("?" if unreadable).
+ * @return a string borrowed from the capture, valid until pydbg_stacks_free().
+ * @note Thread-safe.
+ */
 PYDBG_API const char *pydbg_frame_function(const pydbg_frame *frame);
 
-/** @brief The qualified name (`co_qualname`, 3.11+), NULL where the version has none. @note Thread-safe. */
+/**
+ * @brief The qualified name (`co_qualname`, 3.11+), NULL where the version has none.
+ * @return a string borrowed from the capture, valid until pydbg_stacks_free().
+ * @note Thread-safe.
+ */
 PYDBG_API const char *pydbg_frame_qualname(const pydbg_frame *frame);
 
-/** @brief The file name (`co_filename`). Never NULL ("?" if unreadable). @note Thread-safe. */
+/**
+ * @brief The file name (`co_filename`). Never NULL ("?" if unreadable).
+ * @return a string borrowed from the capture, valid until pydbg_stacks_free().
+ * @note Thread-safe.
+ */
 PYDBG_API const char *pydbg_frame_filename(const pydbg_frame *frame);
 
 /** @brief The line being executed (1-based), or -1 where unknown. @note Thread-safe. */
