@@ -352,12 +352,22 @@ int pydbg__maps_readable(const pydbg__maps *maps, uint64_t address, uint64_t len
 const pydbg__mapping *pydbg__maps_file_base(const pydbg__maps *maps, const char *path)
 {
     const pydbg__mapping *best = NULL;
+    const pydbg__mapping *best_shared = NULL;
     if (!maps || !path || !*path)
         return NULL;
+    /* The kernel and ld.so load ELF files with private mappings; a shared
+     * mapping of the same file is someone reading it (pydbg__elf_open in this
+     * very process, for one), so it counts only when nothing else does. */
     for (size_t i = 0; i < maps->count; i++) {
         const pydbg__mapping *m = &maps->items[i];
-        if (strcmp(m->path, path) == 0 && (!best || m->start < best->start))
-            best = m;
+        if (strcmp(m->path, path) != 0)
+            continue;
+        if (m->perms & PYDBG__MAP_P) {
+            if (!best || m->start < best->start)
+                best = m;
+        } else if (!best_shared || m->start < best_shared->start) {
+            best_shared = m;
+        }
     }
-    return best;
+    return best ? best : best_shared;
 }

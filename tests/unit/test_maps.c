@@ -285,6 +285,17 @@ static void test_parse_unsorted_and_empty(void **state)
     assert_ptr_equal(pydbg__maps_find(&maps, 0x2500), &maps.items[1]);
     assert_true(pydbg__maps_file_base(&maps, "/lib/x.so")->start == 0x1000);
     pydbg__maps_free(&maps);
+
+    /* A shared mapping of the file below its private ones is someone reading
+     * the file, not the loader: the base is the lowest private mapping. */
+    assert_int_equal(parse(&maps, "1000-2000 r--s 00000000 00:01 5 /lib/y.so\n"
+                                  "5000-6000 r--p 00000000 00:01 5 /lib/y.so\n"
+                                  "6000-7000 r-xp 00001000 00:01 5 /lib/y.so\n"
+                                  "8000-9000 r--s 00000000 00:01 6 /lib/z.so\n"),
+                     PYDBG_OK);
+    assert_true(pydbg__maps_file_base(&maps, "/lib/y.so")->start == 0x5000);
+    assert_true(pydbg__maps_file_base(&maps, "/lib/z.so")->start == 0x8000);
+    pydbg__maps_free(&maps);
 }
 
 static void test_parse_long_path(void **state)
