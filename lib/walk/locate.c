@@ -314,6 +314,7 @@ int pydbg__target_open(pydbg__target **out, int pid, int force_proc_mem, pydbg__
     if (!t)
         return pydbg__fail(err, PYDBG_ENOMEM, "out of memory");
     t->pid = pid;
+    t->pthread_tid_offset = -1;
     rc = pydbg__code_cache_new(&t->codes);
     if (rc != PYDBG_OK) {
         rc = pydbg__fail(err, rc, "out of memory");

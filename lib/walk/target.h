@@ -44,6 +44,10 @@ typedef struct pydbg__target {
     uint64_t main_thread_var;     /* &main_thread of signalmodule.c (2.7, 3.6) */
     pydbg__type_addresses types;
 
+    /* Offset of the TID in glibc's struct pthread (before 3.11, where thread
+     * states do not record it): -1 not yet calibrated, 0 not found. */
+    int32_t pthread_tid_offset;
+
     pydbg__code_cache *codes;
     pydbg__pause *pause;
     int pause_depth;

@@ -1,5 +1,7 @@
 #include "walk/threads.h"
 
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,6 +139,94 @@ static int append(pydbg__target *t, pydbg__thread_list *list, const pydbg__threa
     return PYDBG_OK;
 }
 
+/* ---- native thread IDs before 3.11 -----------------------------------------
+ * Thread states record the Linux TID only from 3.11. Before, the ident is a
+ * pthread_t, which glibc makes the address of the thread's struct pthread,
+ * whose `tid` field holds the TID. The field's offset depends on the glibc
+ * build, so it is found once per target: the offset at which every thread's
+ * struct holds one of the process's TIDs (from /proc/PID/task), preferring the
+ * offset of current x86_64 glibc when it fits. */
+
+#define PTHREAD_SCAN_BYTES 2048
+#define GLIBC_X86_64_TID_OFFSET 0x2d0
+
+static size_t read_task_ids(int pid, int32_t *tids, size_t capacity)
+{
+    char path[64];
+    struct dirent *entry;
+    size_t count = 0;
+    DIR *dir;
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    dir = opendir(path);
+    if (!dir)
+        return 0;
+    while (count < capacity && (entry = readdir(dir)) != NULL) {
+        long tid = strtol(entry->d_name, NULL, 10);
+        if (tid > 0)
+            tids[count++] = (int32_t)tid;
+    }
+    closedir(dir);
+    return count;
+}
+
+static int is_task(const int32_t *tids, size_t count, int32_t value)
+{
+    for (size_t i = 0; i < count; i++)
+        if (tids[i] == value)
+            return 1;
+    return 0;
+}
+
+static void calibrate_pthread_tid(pydbg__target *t, const pydbg__thread_list *list)
+{
+    int32_t tids[1024];
+    unsigned char scan[PTHREAD_SCAN_BYTES];
+    uint8_t viable[PTHREAD_SCAN_BYTES / 4];
+    size_t ntids = read_task_ids(t->pid, tids, sizeof tids / sizeof tids[0]);
+    size_t checked = 0;
+    t->pthread_tid_offset = 0; /* calibrated: nothing found unless set below */
+    if (ntids == 0 || list->count == 0)
+        return;
+    memset(viable, 1, sizeof viable);
+    for (size_t i = 0; i < list->count && checked < 8; i++) {
+        if (list->items[i].ident == 0 ||
+            pydbg__read(t->reader, list->items[i].ident, scan, sizeof scan) != PYDBG_OK)
+            continue;
+        checked++;
+        for (size_t o = 0; o < sizeof viable; o++)
+            viable[o] &= is_task(tids, ntids, (int32_t)pydbg__load_u32(scan, (int32_t)(4 * o)));
+    }
+    if (checked == 0)
+        return;
+    if (viable[GLIBC_X86_64_TID_OFFSET / 4]) {
+        t->pthread_tid_offset = GLIBC_X86_64_TID_OFFSET;
+        return;
+    }
+    for (size_t o = 0; o < sizeof viable; o++)
+        if (viable[o]) {
+            t->pthread_tid_offset = (int32_t)(4 * o);
+            return;
+        }
+}
+
+static void infer_native_ids(pydbg__target *t, pydbg__thread_list *list)
+{
+    if (t->layout.tstate.native_thread_id >= 0)
+        return;
+    if (t->pthread_tid_offset < 0)
+        calibrate_pthread_tid(t, list);
+    if (t->pthread_tid_offset <= 0)
+        return;
+    for (size_t i = 0; i < list->count; i++) {
+        int32_t tid;
+        if (list->items[i].ident &&
+            pydbg__read(t->reader, list->items[i].ident + (uint64_t)t->pthread_tid_offset, &tid,
+                        sizeof tid) == PYDBG_OK &&
+            tid > 0)
+            list->items[i].native_id = tid;
+    }
+}
+
 int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list)
 {
     uint64_t interp, global_holder, main_ident = 0;
@@ -228,5 +318,6 @@ int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list)
             return pydbg__fail(&t->error, PYDBG_ECORRUPT, "interpreter list loops");
         interp = next_interp;
     }
+    infer_native_ids(t, list);
     return PYDBG_OK;
 }
