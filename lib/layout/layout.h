@@ -135,6 +135,12 @@ typedef struct pydbg__layout {
     /* 3.14+: f_executable is a _PyStackRef whose low bits are tags, not address
      * bits; the walker clears them. 0 before 3.14. */
     uint64_t iframe_tag_mask;
+    /* Bit n set: interpreter frames whose owner is n are not Python calls and
+     * are skipped like iframe.owned_by_cstack. 3.14 has two such owners,
+     * FRAME_OWNED_BY_INTERPRETER (3, the entry frame of each C-level call into
+     * the interpreter, f_executable = None) and FRAME_OWNED_BY_CSTACK (4).
+     * 0 (nothing extra to skip) in tables that predate it. */
+    uint32_t iframe_skip_owner_mask;
 } pydbg__layout;
 
 /* The generated base table for `major`.`minor`, or NULL if there is none. */
