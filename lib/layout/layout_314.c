@@ -6,7 +6,8 @@
  *  - the struct definitions were read in a copy of the 3.14 branch taken at
  *    3.14.0b4+ (github.com/johndoe6345789/typthon, a renaming fork: Py -> Ty;
  *    Include/patchlevel.h there says "3.14.0b4+", and its
- *    pycore_debug_offsets.h is field for field the one below);
+ *    pycore_debug_offsets.h is field for field the do_314 mirror in
+ *    debug_offsets.c);
  *  - `_Py_DebugOffsets` agrees with the Python3_14 definition of
  *    bloomberg/pystack (src/pystack/_pystack/cpython/runtime.h), a tool that
  *    supports the released 3.14;
