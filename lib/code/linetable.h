@@ -4,7 +4,9 @@
  * byte string (torn, truncated, hostile) is safe input.
  *
  * `offset` is always a byte offset into the bytecode (f_lasti in bytes:
- * 3.10's f_lasti and 3.11+'s instruction index are multiplied by 2 first). */
+ * 3.10's f_lasti and 3.11+'s instruction index are multiplied by 2 first).
+ * A negative offset (a frame that has not started) gives co_firstlineno, and
+ * on 3.11+ columns 0, as CPython's PyCode_Addr2Line/Addr2Location do. */
 #ifndef PYDBG_CODE_LINETABLE_H
 #define PYDBG_CODE_LINETABLE_H
 
