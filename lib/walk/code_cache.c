@@ -281,11 +281,8 @@ int pydbg__code_lookup(pydbg__target *t, uint64_t address, const pydbg__code_inf
 void pydbg__code_position(const pydbg__target *t, const pydbg__code_info *code, int offset,
                           pydbg__position *out)
 {
+    /* The decoders treat a negative offset (not started) as CPython does. */
     out->line = out->end_line = out->column = out->end_column = -1;
-    if (offset < 0) {
-        out->line = code->first_line;
-        return;
-    }
     switch (t->layout.line_model) {
     case PYDBG__LINES_LNOTAB:
         out->line = pydbg__lnotab_line(code->linetable, code->linetable_length, code->first_line,
