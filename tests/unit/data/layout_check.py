@@ -283,6 +283,10 @@ def check_dict():
     for k, v in zip(keys, values):
         d[k] = v
     ok("dict.ma_used", ssize(id(d) + off("dict.ma_used")) == 5)
+    # after a deletion the used count and the fill (2.7) or entry count differ
+    d2 = dict(d)
+    del d2[keys[0]]
+    ok("dict.ma_used", ssize(id(d2) + off("dict.ma_used")) == len(d2) == 4)
     model = L["model.dict"]
     if model != "DICT_PY2":
         check_big_dict(model)
@@ -691,10 +695,11 @@ def iframe_probe(marker):
     ip = ptr(cur + off("iframe.instr_ptr"))
     ok("iframe.instr_ptr", start <= ip < start + len(f.f_code.co_code),
        "%x not in [%x, +%d)" % (ip, start, len(f.f_code.co_code)))
-    chunk = ptr(ts + off("tstate.datastack_chunk"))
+    # inline: calling ptr() pushes a frame, which may even start a new chunk
+    chunk = VP.from_address(ts + off("tstate.datastack_chunk")).value
+    limit = VP.from_address(ts + off("tstate.datastack_limit")).value
     # inline again: a call to ptr() would push its frame above this one
     top = VP.from_address(ts + off("tstate.datastack_top")).value
-    limit = ptr(ts + off("tstate.datastack_limit"))
     ok("tstate.datastack_chunk", 0 < chunk < cur, "%x %x" % (chunk, cur))
     # The innermost frame ends the used stack: it takes co_framesize words, which are
     # FRAME_SPECIALS_SIZE = (sizeof(_PyInterpreterFrame) - 1) / 8, then the locals
@@ -704,7 +709,10 @@ def iframe_probe(marker):
     ok("tstate.datastack_top", top == end, "top %x, frame %x ends at %x" % (top, cur, end))
     ok("iframe.size", top == end)
     ok("tstate.datastack_limit", top < limit, "%x %x" % (top, limit))
-    ok("tstate.datastack_limit", limit - chunk <= 64 * 1024 * 1024)
+    # _PyStackChunk (Include/cpython/pystate.h) is {previous, size, top, data[]}, and
+    # the limit is the end of the current chunk: chunk + chunk->size.
+    ok("tstate.datastack_limit", limit == chunk + u64(chunk + 8),
+       "limit %x, chunk %x of %d bytes" % (limit, chunk, u64(chunk + 8)))
 
     prev = ptr(cur + off("iframe.previous"))
     if has("iframe.owned_by_cstack"):
