@@ -451,8 +451,10 @@ int pydbg__obj_get_attr(pydbg__target *t, uint64_t address, const char *name, ui
         rc = pydbg__target_read_ptr(t, address - 3 * 8, &slot, "managed dict");
         if (rc != PYDBG_OK)
             return rc;
+        /* 3.12 stores a values pointer minus one (_PyDictOrValues_SetValues), so
+         * the tag bit is set: the values start at slot + 1. */
         if (l->instdict_model == PYDBG__INSTDICT_MANAGED_312 && (slot & 1))
-            return get_attr_from_values(t, type, slot - 1, name, value);
+            return get_attr_from_values(t, type, slot + 1, name, value);
         if (slot)
             return pydbg__dict_get_str(t, slot, name, value);
         if (l->instdict_model == PYDBG__INSTDICT_MANAGED_311) {
