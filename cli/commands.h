@@ -20,7 +20,7 @@ int pydbg_cli_traceback(int argc, char **argv);
 int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The exit status for a libpydebug error code. */
-int cli_exit_status(int pydbg_error);
+int cli_exit_status(int error);
 
 /* Parses a positive process ID; 0 if `text` is not one. */
 int cli_parse_pid(const char *text);

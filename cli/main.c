@@ -22,9 +22,9 @@ int cli_error(int status, const char *fmt, ...)
     return status;
 }
 
-int cli_exit_status(int pydbg_error)
+int cli_exit_status(int error)
 {
-    switch (pydbg_error) {
+    switch (error) {
     case PYDBG_OK: return CLI_EXIT_OK;
     case PYDBG_ENOPROC: return CLI_EXIT_NO_PROCESS;
     case PYDBG_EPERM: return CLI_EXIT_PERMISSION;

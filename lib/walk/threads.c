@@ -297,7 +297,7 @@ int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list)
             rc = append(t, list, &rec);
             if (rc != PYDBG_OK)
                 return rc;
-            if (pydbg__cycle_seen(&guard, next))
+            if (next && pydbg__cycle_seen(&guard, next))
                 return pydbg__fail(&t->error, PYDBG_ECORRUPT, "thread list loops");
             tstate = next;
         }
@@ -314,7 +314,7 @@ int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list)
                                     "next interpreter");
         if (rc != PYDBG_OK)
             return rc;
-        if (pydbg__cycle_seen(&interp_guard, next_interp))
+        if (next_interp && pydbg__cycle_seen(&interp_guard, next_interp))
             return pydbg__fail(&t->error, PYDBG_ECORRUPT, "interpreter list loops");
         interp = next_interp;
     }
