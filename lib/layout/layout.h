@@ -69,6 +69,20 @@ enum pydbg__gil_model {
     PYDBG__GIL_INTERP_STATE,       /* 3.12+: interp->ceval.gil -> {locked, last_holder} */
 };
 
+/* How the garbage collector links its tracked objects (pydbg__layout.gc.model). */
+enum pydbg__gc_model {
+    PYDBG__GC_UNKNOWN = 0,  /* no generation lists known: no heap census for this table */
+    PYDBG__GC_HEAD_UNION,   /* 2.7 - 3.7: PyGC_Head {gc_next, gc_prev, gc_refs}, plain pointers */
+    PYDBG__GC_HEAD_TAGGED,  /* 3.8+: {_gc_next, _gc_prev}, flag bits in the low bits */
+};
+
+/* Where the GC state (its generation array) is found (pydbg__layout.gc.root). */
+enum pydbg__gc_root {
+    PYDBG__GC_ROOT_SYMBOL = 1, /* 2.7, 3.6: gcmodule.c's static array, via _PyGC_generation0 */
+    PYDBG__GC_ROOT_RUNTIME,    /* 3.7, 3.8: _PyRuntime + gc.runtime_state */
+    PYDBG__GC_ROOT_INTERP,     /* 3.9+: the main interpreter + interp.gc */
+};
+
 typedef struct pydbg__layout {
     uint8_t major, minor;
     uint8_t frame_model, line_model, string_model, long_model, dict_model, instdict_model,
@@ -141,6 +155,33 @@ typedef struct pydbg__layout {
      * the interpreter, f_executable = None) and FRAME_OWNED_BY_CSTACK (4).
      * 0 (nothing extra to skip) in tables that predate it. */
     uint32_t iframe_skip_owner_mask;
+
+    /* The GC's generation lists, for the heap census of lib/snapshot. All zero
+     * (model PYDBG__GC_UNKNOWN) in a table that does not describe them. */
+    struct { /* struct _gc_runtime_state, struct gc_generation, PyGC_Head */
+        uint8_t model, root;
+        int32_t runtime_state;    /* the GC state in _PyRuntimeState (3.7, 3.8) */
+        int32_t generations;      /* generations[0] in the GC state */
+        int32_t generation_size;  /* sizeof(struct gc_generation) */
+        int32_t generation_count; /* NUM_GENERATIONS */
+        int32_t permanent;        /* permanent_generation in the GC state (3.7+) */
+        int32_t collecting;       /* int collecting in the GC state (3.7+) */
+        int32_t head_size, head_next, head_prev; /* PyGC_Head */
+        uint64_t pointer_mask;    /* clears the flag bits of _gc_next/_gc_prev */
+    } gc;
+    /* What the census needs to size an object as sys.getsizeof() does. */
+    struct {
+        uint64_t flag_have_gc, flag_heaptype;
+        uint64_t flag_preheader; /* tp_flags bits that put preheader_size bytes before the GC head */
+        int32_t preheader_size;
+        int32_t tp_base;                     /* PyTypeObject */
+        int32_t list_allocated;              /* PyListObject */
+        int32_t set_mask, set_table, set_smalltable, set_entry_size; /* PySetObject */
+        int32_t bytearray_alloc;             /* PyByteArrayObject */
+        int32_t dict_py2_smalltable;         /* 2.7 PyDictObject */
+        int32_t dictkeys_usable;             /* PyDictKeysObject (3.x) */
+        int32_t dictkeys_entry_size, dictkeys_unicode_entry_size; /* 2.7: PyDictEntry */
+    } sizes;
 } pydbg__layout;
 
 /* The generated base table for `major`.`minor`, or NULL if there is none. */

@@ -86,6 +86,30 @@ struct mirror_module {
 /* clang-format on */
 #endif
 
+#if PY_VERSION_HEX < 0x03070000
+/* struct gc_generation, Modules/gcmodule.c of 2.7 and 3.6 (3.7 moved it to
+ * Include/internal/mem.h):
+ *     struct gc_generation { PyGC_Head head; int threshold; int count; };
+ * The array itself, `static struct gc_generation generations[NUM_GENERATIONS]`,
+ * is reached through the exported `PyGC_Head *_PyGC_generation0`, which points
+ * at generations[0].head. */
+struct mirror_gc_generation {
+    PyGC_Head head;
+    int threshold;
+    int count;
+};
+#endif
+
+#if PY_MAJOR_VERSION == 3 && PY_VERSION_HEX < 0x030b0000
+/* PyDictKeyEntry, Objects/dict-common.h of 3.6 - 3.10:
+ *     typedef struct { Py_hash_t me_hash; PyObject *me_key; PyObject *me_value; } PyDictKeyEntry; */
+struct mirror_dictkeyentry {
+    Py_hash_t me_hash;
+    PyObject *me_key;
+    PyObject *me_value;
+};
+#endif
+
 /* ---- output ---------------------------------------------------------------------------- */
 
 static void group(const char *name)
@@ -110,6 +134,12 @@ static void field(const char *name, long value)
 static void value(const char *name, long v)
 {
     printf("            .%s = %ld,\n", name, v);
+}
+
+/* An enumerator inside a group. */
+static void enum_field(const char *name, const char *value)
+{
+    printf("            .%s = %s,\n", name, value);
 }
 
 static void flag(const char *name, unsigned long long value)
@@ -553,6 +583,90 @@ int main(void)
      * owners); nothing to mask or skip beyond iframe.owned_by_cstack before. */
     printf("        .iframe_tag_mask = 0x0u,\n");
     printf("        .iframe_skip_owner_mask = 0x0u,\n");
+
+    /* ---- the GC's generation lists (the heap census of lib/snapshot) ---- */
+    group("gc");
+#if PY_VERSION_HEX < 0x03080000
+    enum_field("model", "PYDBG__GC_HEAD_UNION");
+#else
+    enum_field("model", "PYDBG__GC_HEAD_TAGGED");
+#endif
+#if PY_VERSION_HEX < 0x03070000
+    enum_field("root", "PYDBG__GC_ROOT_SYMBOL");
+    field("runtime_state", NONE);
+    field("generations", 0); /* _PyGC_generation0 points at generations[0] */
+    field("generation_size", (long)sizeof(struct mirror_gc_generation));
+    field("generation_count", 3); /* NUM_GENERATIONS of gcmodule.c */
+    field("permanent", NONE);
+    field("collecting", NONE); /* a static of gcmodule.c */
+#else
+#if PY_VERSION_HEX < 0x03090000
+    enum_field("root", "PYDBG__GC_ROOT_RUNTIME");
+    field("runtime_state", OFF(_PyRuntimeState, gc));
+#else
+    enum_field("root", "PYDBG__GC_ROOT_INTERP");
+    field("runtime_state", NONE);
+#endif
+    field("generations", OFF(struct _gc_runtime_state, generations));
+    field("generation_size", (long)sizeof(struct gc_generation));
+    field("generation_count", NUM_GENERATIONS);
+    field("permanent", OFF(struct _gc_runtime_state, permanent_generation));
+    field("collecting", OFF(struct _gc_runtime_state, collecting));
+#endif
+    field("head_size", (long)sizeof(PyGC_Head));
+#if PY_VERSION_HEX < 0x03080000
+    field("head_next", OFF(PyGC_Head, gc.gc_next));
+    field("head_prev", OFF(PyGC_Head, gc.gc_prev));
+    flag("pointer_mask", ~0ULL);
+#else
+    field("head_next", OFF(PyGC_Head, _gc_next));
+    field("head_prev", OFF(PyGC_Head, _gc_prev));
+    /* _gc_prev keeps two flags below _PyGC_PREV_SHIFT; _gc_next one
+     * (NEXT_MASK_UNREACHABLE) while a collection runs. */
+    flag("pointer_mask", ~((1ULL << _PyGC_PREV_SHIFT) - 1));
+#endif
+    end_group();
+
+    /* ---- object sizes as sys.getsizeof() computes them ---- */
+    group("sizes");
+    flag("flag_have_gc", (unsigned long long)Py_TPFLAGS_HAVE_GC);
+    flag("flag_heaptype", (unsigned long long)Py_TPFLAGS_HEAPTYPE);
+#if PY_VERSION_HEX >= 0x030c0000
+    /* _PyType_PreHeaderSize: managed dict and weakref pointers before the GC head. */
+    flag("flag_preheader", (unsigned long long)Py_TPFLAGS_PREHEADER);
+    field("preheader_size", (long)(2 * sizeof(PyObject *)));
+#elif PY_VERSION_HEX >= 0x030b0000
+    /* 3.11: the managed dict and values pointers before the GC head. */
+    flag("flag_preheader", (unsigned long long)Py_TPFLAGS_MANAGED_DICT);
+    field("preheader_size", (long)(2 * sizeof(PyObject *)));
+#else
+    flag("flag_preheader", 0);
+    field("preheader_size", 0);
+#endif
+    field("tp_base", OFF(PyTypeObject, tp_base));
+    field("list_allocated", OFF(PyListObject, allocated));
+    field("set_mask", OFF(PySetObject, mask));
+    field("set_table", OFF(PySetObject, table));
+    field("set_smalltable", OFF(PySetObject, smalltable));
+    field("set_entry_size", (long)sizeof(setentry));
+    field("bytearray_alloc", OFF(PyByteArrayObject, ob_alloc));
+#if PY_MAJOR_VERSION == 2
+    field("dict_py2_smalltable", OFF(PyDictObject, ma_smalltable));
+    field("dictkeys_usable", NONE);
+    field("dictkeys_entry_size", (long)sizeof(PyDictEntry));
+    field("dictkeys_unicode_entry_size", NONE);
+#elif PY_VERSION_HEX < 0x030b0000
+    field("dict_py2_smalltable", NONE);
+    field("dictkeys_usable", OFF(struct mirror_dictkeys, dk_usable));
+    field("dictkeys_entry_size", (long)sizeof(struct mirror_dictkeyentry));
+    field("dictkeys_unicode_entry_size", NONE);
+#else
+    field("dict_py2_smalltable", NONE);
+    field("dictkeys_usable", OFF(PyDictKeysObject, dk_usable));
+    field("dictkeys_entry_size", (long)sizeof(PyDictKeyEntry));
+    field("dictkeys_unicode_entry_size", (long)sizeof(PyDictUnicodeEntry));
+#endif
+    end_group();
     printf("    },\n");
     printf("    /* end of layout %d.%d */\n", PY_MAJOR_VERSION, PY_MINOR_VERSION);
     return 0;
