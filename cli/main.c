@@ -67,10 +67,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return CLI_EXIT_ERROR;
-    }
+    if (argc < 2)
+        return cli_error(CLI_EXIT_ERROR, "no command given (run 'pydebug --help' for the list)");
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
         printf("pydebug %s (libpydebug %s)\n", PYDBG_VERSION_STRING, pydbg_version_string());
         return CLI_EXIT_OK;
