@@ -6,7 +6,9 @@
  * - pydebug/version.h   — library version, at compile time and run time;
  * - pydebug/errors.h    — error codes and messages;
  * - pydebug/process.h   — attaching to a process that hosts CPython;
- * - pydebug/frames.h    — capturing every thread's Python stack.
+ * - pydebug/frames.h    — capturing every thread's Python stack;
+ * - pydebug/traceback.h — finding, decoding and formatting tracebacks in text,
+ *                          and the line-table decoders.
  *
  * Conventions, everywhere in the API:
  * - names start with `pydbg_` (functions, types) or `PYDBG_` (macros);
@@ -27,5 +29,6 @@
 #include "pydebug/errors.h"
 #include "pydebug/process.h"
 #include "pydebug/frames.h"
+#include "pydebug/traceback.h"
 
 #endif /* PYDEBUG_H */

@@ -1,0 +1,6 @@
+# py2: yes
+def f():
+    raise KeyboardInterrupt()
+
+
+f()

@@ -1,0 +1,8 @@
+import os
+
+
+def read():
+    return os.environ["PYDEBUG_SURELY_UNSET_VARIABLE"]
+
+
+read()

@@ -1,0 +1,5 @@
+def fail():
+    raise RuntimeError("wrapper") from ValueError("never raised")
+
+
+fail()

@@ -1,0 +1,2 @@
+src = "def f():\nreturn 1\n"
+exec(src)

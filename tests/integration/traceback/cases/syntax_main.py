@@ -1,0 +1,3 @@
+# py2: yes
+def broken(:
+    pass
