@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "errors.h"
 #include "export.h"
 
 PYDBG_BEGIN_DECLS

@@ -259,8 +259,16 @@ static size_t shape_match(const char *prefix, size_t pn, const char *s, size_t n
 static int strip_log_prefix(const ctx *c, line *l)
 {
     size_t m;
-    if (c->prefix_length == 0 || c->mode == MODE_UNPREFIXED)
+    if (c->prefix_length == 0)
         return 1;
+    if (c->mode == MODE_UNPREFIXED) {
+        /* only the first line carried it */
+        if (l->n >= c->prefix_length && memcmp(l->s, c->prefix, c->prefix_length) == 0) {
+            l->s += c->prefix_length;
+            l->n -= c->prefix_length;
+        }
+        return 1;
+    }
     if (l->n >= c->prefix_length && memcmp(l->s, c->prefix, c->prefix_length) == 0) {
         m = c->prefix_length;
     } else if (l->n <= c->prefix_length && l->n >= c->prefix_trimmed &&
@@ -798,7 +806,8 @@ static pydbg_tb_exception *parse_entry(ctx *c, size_t *pos, int margin, int head
     if (c->oom)
         return NULL;
     if (!parse_exception_only(c, &p, level, e)) {
-        if (!e->has_traceback || c->oom)
+        /* a header followed by neither frames nor an exception line is just text */
+        if (!e->has_traceback || !e->frame_count || c->oom)
             return NULL;
         *pos = p; /* a traceback cut before its exception line */
         return e;
