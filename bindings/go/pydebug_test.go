@@ -1,0 +1,87 @@
+package pydebug
+
+// Tests of the binding against the library it links (run by tests/consumers). Ground
+// truth comes from outside the binding: the installed header's PYDBG_ERROR_LIST (through
+// $PYDEBUG_TEST_INCLUDE_DIR) and the operating system (a PID that has exited, a process
+// that is not Python).
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+func TestVersion(t *testing.T) {
+	n := VersionNumber()
+	if want := fmt.Sprintf("%d.%d.%d", n/10000, n/100%100, n%100); Version() != want {
+		t.Fatalf("Version() = %q, VersionNumber() = %d", Version(), n)
+	}
+	if want := os.Getenv("PYDEBUG_TEST_EXPECT_VERSION"); want != "" && Version() != want {
+		t.Fatalf("Version() = %q, want %q", Version(), want)
+	}
+}
+
+func TestErrorTableMatchesHeader(t *testing.T) {
+	include := os.Getenv("PYDEBUG_TEST_INCLUDE_DIR")
+	if include == "" {
+		t.Skip("PYDEBUG_TEST_INCLUDE_DIR is not set")
+	}
+	text, err := os.ReadFile(filepath.Join(include, "pydebug", "errors.h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := regexp.MustCompile(`X\((\w+),\s*(-?\d+),\s*"([^"]*)"\)`).FindAllStringSubmatch(string(text), -1)
+	if len(entries) <= 10 {
+		t.Fatalf("only %d entries in PYDBG_ERROR_LIST", len(entries))
+	}
+	if len(entries) != len(codeNames) {
+		t.Errorf("the header has %d codes, the binding %d", len(entries), len(codeNames))
+	}
+	for _, e := range entries {
+		value, _ := strconv.Atoi(e[2])
+		code := Code(value)
+		if code.Name() != e[1] {
+			t.Errorf("code %d: binding says %s, header %s", value, code.Name(), e[1])
+		}
+		if code.Error() != e[3] {
+			t.Errorf("code %d: strerror %q, header %q", value, code.Error(), e[3])
+		}
+	}
+}
+
+func TestAttachExitedProcess(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Attach(cmd.Process.Pid, nil)
+	if err == nil {
+		p.Close()
+		t.Fatal("attached to a process that has exited")
+	}
+	var e *Error
+	if !errors.Is(err, ENOPROC) || !errors.As(err, &e) || e.Message == "" {
+		t.Fatalf("got %#v, want ENOPROC with a message", err)
+	}
+}
+
+func TestAttachNonPython(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	p, err := Attach(cmd.Process.Pid, nil)
+	if err == nil {
+		p.Close()
+		t.Fatal("attached to sleep(1) as if it were Python")
+	}
+	if !errors.Is(err, ENOTPYTHON) {
+		t.Fatalf("got %v, want ENOTPYTHON", err)
+	}
+}
