@@ -7,6 +7,10 @@
  * - pydebug/errors.h    — error codes and messages;
  * - pydebug/process.h   — attaching to a process that hosts CPython;
  * - pydebug/frames.h    — capturing every thread's Python stack;
+ * - pydebug/faultdump.h — faulthandler-style crash and on-demand dumps of the
+ *                          current process (async-signal-safe, LD_PRELOAD);
+ * - pydebug/snapshot.h  — memory snapshots of a live process (mappings and a
+ *                          heap census by type), saved to files and diffed;
  * - pydebug/traceback.h — finding, decoding and formatting tracebacks in text,
  *                          and the line-table decoders.
  *
@@ -29,6 +33,9 @@
 #include "pydebug/errors.h"
 #include "pydebug/process.h"
 #include "pydebug/frames.h"
+#include "pydebug/sample.h"
+#include "pydebug/faultdump.h"
 #include "pydebug/traceback.h"
+#include "pydebug/snapshot.h"
 
 #endif /* PYDEBUG_H */

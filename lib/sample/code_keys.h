@@ -1,0 +1,61 @@
+/* Code keys: stable numbers for the code objects a sampler has seen, with
+ * their names and a memo of instruction offset -> line.
+ *
+ * The sampler's hot path maps a code object's address to its key with one
+ * hash probe and no read of the target. An address the target freed and
+ * reused for another code object is caught when the instruction pointer falls
+ * outside the cached code's size, and by a slow, rolling revalidation of
+ * cached entries (see sampler.c); either way the new object gets a new key. */
+#ifndef PYDBG_SAMPLE_CODE_KEYS_H
+#define PYDBG_SAMPLE_CODE_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buffer.h"
+#include "walk/code_cache.h"
+#include "walk/target.h"
+
+typedef struct pydbg__code_key {
+    uint64_t key; /* 1-based index into the key table */
+    uint64_t address;
+    uint64_t name_ptr, filename_ptr, linetable_ptr; /* identity, as in the code cache */
+    int first_line;
+    int64_t code_bytes;
+    const char *function, *qualname, *filename; /* in the key table's arena */
+    uint8_t *linetable;
+    size_t linetable_length;
+    int32_t *lines; /* memo per 2-byte code unit (per byte on 2.7): 0 = not decoded yet */
+    size_t lines_count;
+} pydbg__code_key;
+
+typedef struct pydbg__code_keys {
+    pydbg__code_key **by_key; /* index key-1 */
+    size_t count, capacity;
+    pydbg__code_key **slots; /* address -> live entry (open addressing) */
+    size_t slot_count, slot_used;
+    size_t revalidate_cursor;
+    pydbg__arena arena;
+} pydbg__code_keys;
+
+int pydbg__code_keys_init(pydbg__code_keys *keys);
+void pydbg__code_keys_free(pydbg__code_keys *keys);
+
+/* The live entry for `address`, or NULL: one hash probe, no reads. */
+pydbg__code_key *pydbg__code_keys_find(pydbg__code_keys *keys, uint64_t address);
+
+/* Reads and validates the code object at `address` and returns its entry,
+ * creating a new key if the address is new or now holds another object. */
+int pydbg__code_keys_resolve(pydbg__code_keys *keys, pydbg__target *t, uint64_t address,
+                             pydbg__code_key **out);
+
+/* Re-reads one cached entry (round robin) and retires it if its address now
+ * holds another code object. Returns a read error only for a gone process. */
+int pydbg__code_keys_revalidate_one(pydbg__code_keys *keys, pydbg__target *t);
+
+/* The line of byte offset `offset` in the code (memoised). */
+int pydbg__code_key_line(const pydbg__target *t, pydbg__code_key *code, int offset);
+
+const pydbg__code_key *pydbg__code_keys_get(const pydbg__code_keys *keys, uint64_t key);
+
+#endif

@@ -1,0 +1,817 @@
+#include "sample/sampler.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pydebug/errors.h"
+#include "pydebug/sample.h"
+#include "util/buffer.h"
+#include "walk/cycle.h"
+#include "walk/threads.h"
+
+/* Room left above the used part of a data stack chunk when it is read, so
+ * that a stack that grows a little between samples is still covered. */
+#define CHUNK_SLACK 4096u
+/* A chunk is never read past this, whatever its header says. */
+#define MAX_CHUNK_READ (8u << 20)
+/* 2.7 - 3.10: predicted frames closer than this are read as one piece. */
+#define FRAME_MERGE_GAP 1024u
+/* Pieces of one scattered read, at most. */
+#define MAX_PIECES 4096u
+/* Every this many samples, one cached code object is re-read to catch a
+ * freed address reused by another code object. */
+#define REVALIDATE_EVERY 64u
+
+/* The size of the _PyStackChunk header: previous, size, top. */
+#define CHUNK_HEADER 24u
+/* 3.11+: frames outside the data stack remembered per thread for the next sample. */
+#define MAX_OUTSIDE_FRAMES 256u
+
+static int frame_model_is_iframe(const pydbg__target *t)
+{
+    return t->layout.frame_model != PYDBG__FRAME_OBJECTS;
+}
+
+static int32_t tstate_span(const pydbg__layout *l)
+{
+    const int32_t fields[] = {l->tstate.next,           l->tstate.interp,
+                              l->tstate.frame,          l->tstate.cframe,
+                              l->tstate.thread_id,      l->tstate.native_thread_id,
+                              l->tstate.datastack_chunk, l->tstate.datastack_top};
+    return pydbg__span(fields, sizeof fields / sizeof fields[0]);
+}
+
+static int32_t iframe_span(const pydbg__layout *l)
+{
+    const int32_t fields[] = {l->iframe.previous, l->iframe.executable, l->iframe.instr_ptr,
+                              l->iframe.owner};
+    return pydbg__span(fields, sizeof fields / sizeof fields[0]);
+}
+
+static int32_t frame_object_span(const pydbg__layout *l)
+{
+    const int32_t fields[] = {l->frame.f_back, l->frame.f_code, l->frame.f_lasti,
+                              l->frame.f_lineno, l->frame.f_trace};
+    return pydbg__span(fields, sizeof fields / sizeof fields[0]);
+}
+
+/* ---- thread tracks ------------------------------------------------------------ */
+
+static void track_release(pydbg__thread_track *track)
+{
+    free(track->chunk_copy);
+    free(track->frames);
+    free(track->outside_copy);
+    if (track->stat_fd >= 0)
+        close(track->stat_fd);
+    memset(track, 0, sizeof *track);
+    track->stat_fd = -1;
+}
+
+static void open_stat(pydbg__sampler *s, pydbg__thread_track *track)
+{
+    char path[96];
+    if (!(s->flags & (PYDBG_SAMPLER_THREAD_STATE | PYDBG_SAMPLER_RUNNING_ONLY)) ||
+        track->native_id <= 0 || track->stat_fd >= 0)
+        return;
+    snprintf(path, sizeof path, "/proc/%d/task/%lld/stat", s->t->pid,
+             (long long)track->native_id);
+    track->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* Where the holder of the GIL can be read, for the main interpreter. */
+static void locate_gil(pydbg__sampler *s, uint64_t main_interp)
+{
+    const pydbg__layout *l = &s->t->layout;
+    s->gil_address = 0;
+    switch (l->gil_model) {
+    case PYDBG__GIL_CURRENT_SYMBOL:
+        s->gil_address = s->t->tstate_current_var;
+        break;
+    case PYDBG__GIL_RUNTIME_CURRENT:
+        if (s->t->runtime && l->runtime.tstate_current >= 0)
+            s->gil_address = s->t->runtime + (uint64_t)l->runtime.tstate_current;
+        break;
+    case PYDBG__GIL_INTERP_STATE: {
+        uint64_t gil;
+        if (main_interp && l->interp.ceval_gil >= 0 && l->gil.locked >= 0 &&
+            l->gil.last_holder >= 0 &&
+            pydbg__read_ptr(s->t->reader, main_interp + (uint64_t)l->interp.ceval_gil, &gil) ==
+                PYDBG_OK &&
+            gil)
+            s->gil_address = gil;
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+/* Re-reads the thread list, keeping what is known of threads that remain. */
+static int refresh_threads(pydbg__sampler *s)
+{
+    pydbg__thread_list list = {0};
+    pydbg__thread_track *tracks;
+    int rc = PYDBG_ECORRUPT;
+    for (int attempt = 0; attempt < 5 && rc == PYDBG_ECORRUPT; attempt++)
+        rc = pydbg__threads_read(s->t, &list);
+    if (rc != PYDBG_OK) {
+        pydbg__thread_list_free(&list);
+        return rc;
+    }
+    tracks = calloc(list.count ? list.count : 1, sizeof *tracks);
+    if (!tracks) {
+        pydbg__thread_list_free(&list);
+        return pydbg__fail(&s->t->error, PYDBG_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < list.count; i++) {
+        pydbg__thread_track *track = &tracks[i];
+        track->stat_fd = -1;
+        for (size_t j = 0; j < s->track_count; j++) {
+            if (s->tracks[j].tstate == list.items[i].tstate &&
+                s->tracks[j].ident == list.items[i].ident) {
+                *track = s->tracks[j];
+                memset(&s->tracks[j], 0, sizeof s->tracks[j]);
+                s->tracks[j].stat_fd = -1;
+                break;
+            }
+        }
+        track->tstate = list.items[i].tstate;
+        track->interp = list.items[i].interp;
+        track->ident = list.items[i].ident;
+        track->native_id = list.items[i].native_id;
+        track->is_main = list.items[i].is_main;
+        open_stat(s, track);
+    }
+    for (size_t j = 0; j < s->track_count; j++)
+        track_release(&s->tracks[j]);
+    free(s->tracks);
+    s->tracks = tracks;
+    s->track_count = list.count;
+    s->track_capacity = list.count;
+    locate_gil(s, list.count ? list.items[0].interp : 0);
+    pydbg__thread_list_free(&list);
+    return PYDBG_OK;
+}
+
+/* ---- the scattered read --------------------------------------------------------- */
+
+typedef struct plan {
+    pydbg__read_piece pieces[MAX_PIECES];
+    size_t count;
+    int overflow;
+    /* Where the fixed pieces landed. */
+    uint64_t interp_head, first_tstate;
+    unsigned char gil[32];
+    size_t gil_length;
+} plan;
+
+static void add_piece(plan *p, uint64_t address, void *buffer, size_t length)
+{
+    if (p->count >= MAX_PIECES) {
+        p->overflow = 1;
+        return;
+    }
+    p->pieces[p->count].address = address;
+    p->pieces[p->count].buffer = buffer;
+    p->pieces[p->count].length = length;
+    p->count++;
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* 2.7 - 3.10: the predicted frame objects of every thread, merged into ranges
+ * and packed into one buffer. Returns the bytes needed. */
+typedef struct frame_range {
+    uint64_t start, end;
+    size_t offset; /* in the frame buffer */
+} frame_range;
+
+typedef struct frame_ranges {
+    frame_range *items;
+    size_t count, capacity;
+} frame_ranges;
+
+static int build_frame_ranges(pydbg__sampler *s, frame_ranges *ranges, size_t *bytes)
+{
+    size_t total = 0, all = 0;
+    uint64_t *addresses;
+    int32_t span = frame_object_span(&s->t->layout);
+    ranges->count = 0;
+    for (size_t i = 0; i < s->track_count; i++)
+        all += s->tracks[i].frame_count;
+    *bytes = 0;
+    if (all == 0)
+        return PYDBG_OK;
+    addresses = malloc(all * sizeof *addresses);
+    if (!addresses)
+        return PYDBG_ENOMEM;
+    for (size_t i = 0, k = 0; i < s->track_count; i++)
+        for (size_t j = 0; j < s->tracks[i].frame_count; j++)
+            addresses[k++] = s->tracks[i].frames[j];
+    qsort(addresses, all, sizeof *addresses, compare_u64);
+    for (size_t i = 0; i < all; i++) {
+        uint64_t start = addresses[i], end = addresses[i] + (uint64_t)span;
+        frame_range *last = ranges->count ? &ranges->items[ranges->count - 1] : NULL;
+        if (last && start <= last->end + FRAME_MERGE_GAP) {
+            if (end > last->end)
+                last->end = end;
+            continue;
+        }
+        {
+            void *items = ranges->items;
+            int rc = pydbg__grow_array(&items, &ranges->capacity, ranges->count + 1,
+                                       sizeof *ranges->items);
+            ranges->items = items;
+            if (rc != PYDBG_OK) {
+                free(addresses);
+                return rc;
+            }
+        }
+        ranges->items[ranges->count].start = start;
+        ranges->items[ranges->count].end = end;
+        ranges->count++;
+    }
+    free(addresses);
+    for (size_t i = 0; i < ranges->count; i++) {
+        ranges->items[i].offset = total;
+        total += (size_t)(ranges->items[i].end - ranges->items[i].start);
+    }
+    *bytes = total;
+    return PYDBG_OK;
+}
+
+/* The local copy of remote [address, address + length) if a range covers it. */
+static const unsigned char *range_lookup(const pydbg__sampler *s, const frame_ranges *ranges,
+                                         uint64_t address, size_t length)
+{
+    size_t lo = 0, hi = ranges->count;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ranges->items[mid].end <= address)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < ranges->count && ranges->items[lo].start <= address &&
+        address + length <= ranges->items[lo].end)
+        return s->frame_buffer + ranges->items[lo].offset + (address - ranges->items[lo].start);
+    return NULL;
+}
+
+static uint64_t interp_head_address(const pydbg__sampler *s)
+{
+    const pydbg__target *t = s->t;
+    if (t->runtime && t->layout.runtime.interpreters_head >= 0)
+        return t->runtime + (uint64_t)t->layout.runtime.interpreters_head;
+    return t->interp_head_var;
+}
+
+static size_t gil_read_length(const pydbg__sampler *s)
+{
+    const pydbg__layout *l = &s->t->layout;
+    if (l->gil_model != PYDBG__GIL_INTERP_STATE)
+        return 8;
+    return (size_t)((l->gil.locked > l->gil.last_holder ? l->gil.locked : l->gil.last_holder) + 8);
+}
+
+static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
+{
+    const pydbg__layout *l = &s->t->layout;
+    size_t span = (size_t)tstate_span(l);
+    p->count = 0;
+    p->overflow = 0;
+    add_piece(p, interp_head_address(s), &p->interp_head, 8);
+    if (s->track_count && l->interp.tstate_head >= 0)
+        add_piece(p, s->tracks[0].interp + (uint64_t)l->interp.tstate_head, &p->first_tstate, 8);
+    p->gil_length = 0;
+    if (s->gil_address) {
+        p->gil_length = gil_read_length(s);
+        if (p->gil_length <= sizeof p->gil)
+            add_piece(p, s->gil_address, p->gil, p->gil_length);
+        else
+            p->gil_length = 0;
+    }
+    for (size_t i = 0; i < s->track_count; i++) {
+        pydbg__thread_track *track = &s->tracks[i];
+        add_piece(p, track->tstate, track->state, span);
+        if (!frame_model_is_iframe(s->t))
+            continue;
+        if (track->cframe && l->frame_model != PYDBG__IFRAME_313)
+            add_piece(p, track->cframe + (uint64_t)l->cframe.current_frame,
+                      &track->cframe_frame, 8);
+        if (track->chunk && track->chunk_length)
+            add_piece(p, track->chunk, track->chunk_copy, (size_t)track->chunk_length);
+        for (size_t j = 0; j < track->frame_count; j++)
+            add_piece(p, track->frames[j], track->outside_copy + j * (size_t)iframe_span(l),
+                      (size_t)iframe_span(l));
+    }
+    if (!frame_model_is_iframe(s->t)) {
+        size_t bytes;
+        int rc = build_frame_ranges(s, ranges, &bytes);
+        if (rc != PYDBG_OK)
+            return rc;
+        if (bytes > s->frame_buffer_capacity) {
+            unsigned char *grown = realloc(s->frame_buffer, bytes);
+            if (!grown)
+                return PYDBG_ENOMEM;
+            s->frame_buffer = grown;
+            s->frame_buffer_capacity = bytes;
+        }
+        for (size_t i = 0; i < ranges->count; i++)
+            add_piece(p, ranges->items[i].start, s->frame_buffer + ranges->items[i].offset,
+                      (size_t)(ranges->items[i].end - ranges->items[i].start));
+    }
+    return p->overflow ? PYDBG_ELIMIT : PYDBG_OK;
+}
+
+/* The thread list read in the plan is the one predicted. */
+static int threads_unchanged(const pydbg__sampler *s, const plan *p)
+{
+    const pydbg__layout *l = &s->t->layout;
+    if (s->track_count == 0)
+        return 0;
+    if (p->interp_head != s->tracks[0].interp || p->first_tstate != s->tracks[0].tstate)
+        return 0;
+    for (size_t i = 0; i < s->track_count; i++) {
+        uint64_t next = pydbg__load_u64(s->tracks[i].state, l->tstate.next);
+        uint64_t expected = i + 1 < s->track_count && s->tracks[i + 1].interp == s->tracks[i].interp
+                                ? s->tracks[i + 1].tstate
+                                : 0;
+        if (next != expected || pydbg__load_u64(s->tracks[i].state, l->tstate.interp) !=
+                                    s->tracks[i].interp ||
+            pydbg__load_u64(s->tracks[i].state, l->tstate.thread_id) != s->tracks[i].ident)
+            return 0;
+    }
+    /* Threads of later interpreters are checked when the list is re-read. */
+    return s->tracks[s->track_count - 1].interp == s->tracks[0].interp;
+}
+
+/* ---- decoding one thread ----------------------------------------------------------- */
+
+static int push_frame(pydbg__sampler *s, uint64_t key, int line)
+{
+    void *frames = s->frames;
+    int rc = pydbg__grow_array(&frames, &s->frame_capacity, s->frame_count + 1,
+                               sizeof *s->frames);
+    s->frames = frames;
+    if (rc != PYDBG_OK)
+        return rc;
+    s->frames[s->frame_count].key = key;
+    s->frames[s->frame_count].line = line;
+    s->frame_count++;
+    return PYDBG_OK;
+}
+
+/* The code key for a frame, checking that the instruction lies in the code:
+ * an address reused by another code object usually fails that check. */
+static int code_for(pydbg__sampler *s, uint64_t code_address, int64_t offset,
+                    pydbg__code_key **out)
+{
+    pydbg__code_key *code = pydbg__code_keys_find(&s->keys, code_address);
+    int rc;
+    if (code && offset < code->code_bytes)
+        goto found;
+    rc = pydbg__code_keys_resolve(&s->keys, s->t, code_address, &code);
+    if (rc != PYDBG_OK)
+        return rc;
+    if (offset >= code->code_bytes && code->code_bytes >= 0)
+        return PYDBG_ECORRUPT;
+found:
+    *out = code;
+    return PYDBG_OK;
+}
+
+/* Reads (again) the used part of the thread's current chunk. */
+static int read_chunk(pydbg__sampler *s, pydbg__thread_track *track, uint64_t chunk,
+                      uint64_t top)
+{
+    uint64_t header[3];
+    uint64_t length;
+    int rc;
+    if (top < chunk + CHUNK_HEADER || top - chunk > MAX_CHUNK_READ)
+        return PYDBG_ECORRUPT;
+    rc = pydbg__read(s->t->reader, chunk, header, sizeof header);
+    if (rc != PYDBG_OK)
+        return rc;
+    if (header[1] < CHUNK_HEADER || header[1] > (1ull << 32) || top - chunk > header[1])
+        return PYDBG_ECORRUPT;
+    length = top - chunk + CHUNK_SLACK;
+    if (length > header[1])
+        length = header[1];
+    if (length > MAX_CHUNK_READ)
+        length = MAX_CHUNK_READ;
+    if (length > track->chunk_capacity) {
+        unsigned char *grown = realloc(track->chunk_copy, (size_t)length);
+        if (!grown)
+            return PYDBG_ENOMEM;
+        track->chunk_copy = grown;
+        track->chunk_capacity = (size_t)length;
+    }
+    rc = pydbg__read(s->t->reader, chunk, track->chunk_copy, (size_t)length);
+    if (rc != PYDBG_OK)
+        return rc;
+    track->chunk = chunk;
+    track->chunk_length = length;
+    return PYDBG_OK;
+}
+
+static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sampled_thread *out,
+                        uint64_t *outside, size_t *outside_count_out);
+static int remember_frame(pydbg__thread_track *track, size_t index, uint64_t frame);
+
+/* 3.11+: walks the thread's frames and keeps those found outside the data
+ * stack chunk as the prediction for the next sample's scattered read. */
+static int decode_iframes(pydbg__sampler *s, pydbg__thread_track *track,
+                          pydbg__sampled_thread *out)
+{
+    uint64_t outside[MAX_OUTSIDE_FRAMES];
+    size_t outside_count = 0;
+    int rc;
+
+    rc = walk_iframes(s, track, out, outside, &outside_count);
+    if (rc == PYDBG_OK) {
+        /* Predict the same frames outside the chunk for the next sample. */
+        for (size_t j = 0; j < outside_count && rc == PYDBG_OK; j++)
+            rc = remember_frame(track, j, outside[j]);
+        track->frame_count = rc == PYDBG_OK ? outside_count : 0;
+    } else {
+        track->frame_count = 0;
+    }
+    return rc;
+}
+
+/* Decodes the frames from the local copy of the chunk; frames outside it
+ * (generators, entry frames on the C stack, older chunks) come from the
+ * predicted copies, or are read one by one. */
+static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sampled_thread *out,
+                        uint64_t *outside, size_t *outside_count_out)
+{
+    const pydbg__layout *l = &s->t->layout;
+    size_t span = (size_t)iframe_span(l);
+    uint64_t chunk = pydbg__load_u64(track->state, l->tstate.datastack_chunk);
+    uint64_t top = pydbg__load_u64(track->state, l->tstate.datastack_top);
+    uint64_t frame, previous_in_chunk = UINT64_MAX;
+    pydbg__cycle_guard guard = PYDBG__CYCLE_GUARD_INIT;
+    unsigned char heap_frame[256];
+    *outside_count_out = 0;
+    int rc;
+
+    if (l->frame_model == PYDBG__IFRAME_313) {
+        frame = pydbg__load_u64(track->state, l->tstate.frame);
+    } else {
+        uint64_t cframe = pydbg__load_u64(track->state, l->tstate.cframe);
+        if (cframe != track->cframe || cframe == 0) {
+            track->cframe = cframe;
+            track->cframe_frame = 0;
+            if (cframe) {
+                rc = pydbg__read_ptr(s->t->reader, cframe + (uint64_t)l->cframe.current_frame,
+                                     &track->cframe_frame);
+                if (rc != PYDBG_OK)
+                    return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
+            }
+        }
+        frame = track->cframe_frame;
+    }
+    if (frame == 0)
+        return PYDBG_OK;
+    if (chunk && (chunk != track->chunk || top > track->chunk + track->chunk_length)) {
+        rc = read_chunk(s, track, chunk, top);
+        if (rc != PYDBG_OK)
+            return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
+    }
+    while (frame) {
+        const unsigned char *local;
+        pydbg__code_key *code;
+        uint64_t code_address;
+        int64_t offset;
+        int owner;
+        if (pydbg__cycle_seen(&guard, frame))
+            return PYDBG_ECORRUPT;
+        if (out->frame_count >= s->max_depth) {
+            out->truncated = 1;
+            return PYDBG_OK;
+        }
+        if (frame >= track->chunk && frame + span <= track->chunk + track->chunk_length) {
+            /* Frames of one chunk are pushed upwards: the caller is below. */
+            if (frame >= previous_in_chunk || frame >= top)
+                return PYDBG_ECORRUPT;
+            previous_in_chunk = frame;
+            local = track->chunk_copy + (frame - track->chunk);
+        } else {
+            local = NULL;
+            for (size_t j = 0; j < track->frame_count && !local; j++)
+                if (track->frames[j] == frame)
+                    local = track->outside_copy + j * span;
+            if (!local) {
+                rc = pydbg__read(s->t->reader, frame, heap_frame, span);
+                if (rc != PYDBG_OK)
+                    return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
+                local = heap_frame;
+            }
+            if (*outside_count_out < MAX_OUTSIDE_FRAMES)
+                outside[(*outside_count_out)++] = frame;
+        }
+        owner = local[l->iframe.owner];
+        if (owner > 8)
+            return PYDBG_ECORRUPT;
+        if ((l->iframe.owned_by_cstack >= 0 && owner == l->iframe.owned_by_cstack) ||
+            ((l->iframe_skip_owner_mask >> owner) & 1u)) {
+            frame = pydbg__load_u64(local, l->iframe.previous);
+            continue;
+        }
+        code_address = pydbg__load_u64(local, l->iframe.executable) & ~l->iframe_tag_mask;
+        offset = (int64_t)(pydbg__load_u64(local, l->iframe.instr_ptr) -
+                           (code_address + (uint64_t)l->code.co_code_adaptive));
+        if (offset < -2 || (offset & 1))
+            return PYDBG_ECORRUPT;
+        rc = code_for(s, code_address, offset, &code);
+        if (rc != PYDBG_OK)
+            return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
+        rc = push_frame(s, code->key, pydbg__code_key_line(s->t, code, (int)offset));
+        if (rc != PYDBG_OK)
+            return rc;
+        out->frame_count++;
+        frame = pydbg__load_u64(local, l->iframe.previous);
+    }
+    return PYDBG_OK;
+}
+
+static int remember_frame(pydbg__thread_track *track, size_t index, uint64_t frame)
+{
+    void *frames = track->frames;
+    int rc = pydbg__grow_array(&frames, &track->frame_capacity, index + 1, sizeof *track->frames);
+    track->frames = frames;
+    if (rc != PYDBG_OK)
+        return rc;
+    track->frames[index] = frame;
+    return PYDBG_OK;
+}
+
+/* 2.7 - 3.10: follow f_back through the predicted frames read in the plan;
+ * frames not predicted (the stack changed) are read one by one. */
+static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
+                                const frame_ranges *ranges, pydbg__sampled_thread *out)
+{
+    const pydbg__layout *l = &s->t->layout;
+    size_t span = (size_t)frame_object_span(l);
+    uint64_t frame = pydbg__load_u64(track->state, l->tstate.frame);
+    pydbg__cycle_guard guard = PYDBG__CYCLE_GUARD_INIT;
+    unsigned char fresh[256];
+    size_t depth = 0;
+    int rc = PYDBG_OK;
+    while (frame) {
+        const unsigned char *local;
+        pydbg__code_key *code;
+        int64_t offset;
+        int line;
+        if (pydbg__cycle_seen(&guard, frame)) {
+            rc = PYDBG_ECORRUPT;
+            break;
+        }
+        if (depth >= s->max_depth) {
+            out->truncated = 1;
+            break;
+        }
+        local = range_lookup(s, ranges, frame, span);
+        if (!local) {
+            rc = pydbg__read(s->t->reader, frame, fresh, span);
+            if (rc != PYDBG_OK) {
+                rc = rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
+                break;
+            }
+            local = fresh;
+        }
+        offset = (int32_t)pydbg__load_u32(local, l->frame.f_lasti);
+        if (l->line_model == PYDBG__LINES_LINETABLE_310 && offset >= 0)
+            offset *= 2;
+        rc = code_for(s, pydbg__load_u64(local, l->frame.f_code), offset, &code);
+        if (rc != PYDBG_OK) {
+            rc = rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
+            break;
+        }
+        line = pydbg__code_key_line(s->t, code, (int)offset);
+        if (pydbg__load_u64(local, l->frame.f_trace) != 0) {
+            int traced = (int)pydbg__load_u32(local, l->frame.f_lineno);
+            if (traced > 0)
+                line = traced;
+        }
+        rc = push_frame(s, code->key, line);
+        if (rc == PYDBG_OK)
+            rc = remember_frame(track, depth, frame);
+        if (rc != PYDBG_OK)
+            break;
+        depth++;
+        out->frame_count++;
+        frame = pydbg__load_u64(local, l->frame.f_back);
+    }
+    track->frame_count = rc == PYDBG_OK ? depth : 0;
+    return rc;
+}
+
+static int read_thread_state(pydbg__thread_track *track)
+{
+    char text[512];
+    ssize_t n;
+    const char *paren = NULL;
+    if (track->stat_fd < 0)
+        return PYDBG_THREAD_STATE_UNKNOWN;
+    n = pread(track->stat_fd, text, sizeof text - 1, 0);
+    if (n <= 0)
+        return PYDBG_THREAD_STATE_UNKNOWN;
+    text[n] = '\0';
+    for (const char *p = text; (p = strchr(p, ')')) != NULL; p++)
+        paren = p;
+    if (!paren || paren[1] != ' ')
+        return PYDBG_THREAD_STATE_UNKNOWN;
+    return paren[2] == 'R' ? PYDBG_THREAD_STATE_RUNNING : PYDBG_THREAD_STATE_IDLE;
+}
+
+static uint64_t gil_holder(const pydbg__sampler *s, const plan *p, int *known)
+{
+    const pydbg__layout *l = &s->t->layout;
+    *known = p->gil_length != 0;
+    if (!*known)
+        return 0;
+    if (l->gil_model != PYDBG__GIL_INTERP_STATE)
+        return pydbg__load_u64(p->gil, 0);
+    return pydbg__load_u32(p->gil, l->gil.locked) ? pydbg__load_u64(p->gil, l->gil.last_holder)
+                                                  : 0;
+}
+
+static int add_thread(pydbg__sampler *s, pydbg__sampled_thread **out)
+{
+    void *threads = s->threads;
+    int rc = pydbg__grow_array(&threads, &s->thread_capacity, s->thread_count + 1,
+                               sizeof *s->threads);
+    s->threads = threads;
+    if (rc != PYDBG_OK)
+        return rc;
+    *out = &s->threads[s->thread_count++];
+    memset(*out, 0, sizeof **out);
+    return PYDBG_OK;
+}
+
+/* Makes sure each chunk copy can hold what the plan reads into it. */
+static int prepare_tracks(pydbg__sampler *s)
+{
+    for (size_t i = 0; i < s->track_count; i++) {
+        pydbg__thread_track *track = &s->tracks[i];
+        size_t outside = track->frame_count * (size_t)iframe_span(&s->t->layout);
+        if (track->chunk_length > track->chunk_capacity)
+            track->chunk_length = 0;
+        if (frame_model_is_iframe(s->t) && outside > track->outside_capacity) {
+            unsigned char *grown = realloc(track->outside_copy, outside);
+            if (!grown)
+                return PYDBG_ENOMEM;
+            track->outside_copy = grown;
+            track->outside_capacity = outside;
+        }
+    }
+    return PYDBG_OK;
+}
+
+static int sample_once(pydbg__sampler *s, int *list_changed)
+{
+    static _Thread_local plan p; /* large: kept off the stack */
+    frame_ranges ranges = {0};
+    uint64_t holder;
+    int gil_known, rc;
+    *list_changed = 0;
+    s->thread_count = 0;
+    s->frame_count = 0;
+    rc = prepare_tracks(s);
+    if (rc == PYDBG_OK)
+        rc = build_plan(s, &p, &ranges);
+    if (rc == PYDBG_OK)
+        rc = pydbg__read_many(s->t->reader, p.pieces, p.count);
+    if (rc == PYDBG_EEXITED || rc == PYDBG_ENOMEM) {
+        free(ranges.items);
+        return pydbg__fail(&s->t->error, rc, rc == PYDBG_EEXITED ? "process %d exited"
+                                                                 : "out of memory (process %d)",
+                           s->t->pid);
+    }
+    if (rc != PYDBG_OK || !threads_unchanged(s, &p)) {
+        free(ranges.items);
+        *list_changed = 1;
+        return PYDBG_OK;
+    }
+    holder = gil_holder(s, &p, &gil_known);
+    for (size_t i = 0; i < s->track_count; i++) {
+        pydbg__thread_track *track = &s->tracks[i];
+        pydbg__sampled_thread *thread;
+        size_t first = s->frame_count;
+        rc = add_thread(s, &thread);
+        if (rc != PYDBG_OK)
+            break;
+        thread->ident = track->ident;
+        thread->native_id = track->native_id;
+        thread->holds_gil = gil_known && track->interp == s->tracks[0].interp
+                                ? holder == track->tstate
+                                : -1;
+        thread->state = read_thread_state(track);
+        thread->first_frame = first;
+        s->thread_samples++;
+        if (frame_model_is_iframe(s->t))
+            rc = decode_iframes(s, track, thread);
+        else
+            rc = decode_frame_objects(s, track, &ranges, thread);
+        if (rc == PYDBG_ECORRUPT || rc == PYDBG_ELIMIT) {
+            /* Torn: the stack changed while it was read. Never report it. */
+            s->frame_count = first;
+            thread->frame_count = 0;
+            thread->error = PYDBG_ECORRUPT;
+            s->torn++;
+            rc = PYDBG_OK;
+        } else if (rc != PYDBG_OK) {
+            break;
+        }
+        if (((s->flags & PYDBG_SAMPLER_GIL_ONLY) && thread->holds_gil != 1) ||
+            ((s->flags & PYDBG_SAMPLER_RUNNING_ONLY) &&
+             thread->state != PYDBG_THREAD_STATE_RUNNING)) {
+            s->frame_count = first;
+            s->thread_count--;
+        }
+    }
+    free(ranges.items);
+    if (rc != PYDBG_OK)
+        return pydbg__fail(&s->t->error, rc, "sampling process %d: %s", s->t->pid,
+                           pydbg_strerror(rc));
+    return PYDBG_OK;
+}
+
+int pydbg__sampler_sample(pydbg__sampler *s)
+{
+    int list_changed = 0, rc;
+    if (s->flags & PYDBG_SAMPLER_PAUSE) {
+        rc = pydbg__target_pause(s->t);
+        if (rc != PYDBG_OK)
+            return rc;
+    }
+    rc = sample_once(s, &list_changed);
+    if (rc == PYDBG_OK && list_changed) {
+        rc = refresh_threads(s);
+        if (rc == PYDBG_OK)
+            rc = sample_once(s, &list_changed);
+        if (rc == PYDBG_OK && list_changed) {
+            /* Still moving: report the threads with no stacks rather than guess. */
+            s->thread_count = 0;
+            s->frame_count = 0;
+            for (size_t i = 0; i < s->track_count && rc == PYDBG_OK; i++) {
+                pydbg__sampled_thread *thread;
+                rc = add_thread(s, &thread);
+                if (rc == PYDBG_OK) {
+                    thread->ident = s->tracks[i].ident;
+                    thread->native_id = s->tracks[i].native_id;
+                    thread->holds_gil = -1;
+                    thread->error = PYDBG_ECORRUPT;
+                    s->torn++;
+                    s->thread_samples++;
+                }
+            }
+        }
+    }
+    if (s->flags & PYDBG_SAMPLER_PAUSE) {
+        int resume = pydbg__target_resume(s->t);
+        if (rc == PYDBG_OK)
+            rc = resume;
+    }
+    if (rc == PYDBG_OK) {
+        s->samples++;
+        if (s->samples % REVALIDATE_EVERY == 0)
+            rc = pydbg__code_keys_revalidate_one(&s->keys, s->t);
+    }
+    return rc;
+}
+
+int pydbg__sampler_init(pydbg__sampler *s, pydbg__target *t, uint32_t flags, size_t max_depth)
+{
+    memset(s, 0, sizeof *s);
+    s->t = t;
+    s->flags = flags;
+    s->max_depth = max_depth;
+    if (pydbg__code_keys_init(&s->keys) != PYDBG_OK)
+        return pydbg__fail(&t->error, PYDBG_ENOMEM, "out of memory");
+    if ((size_t)tstate_span(&t->layout) > sizeof s->tracks[0].state)
+        return pydbg__fail(&t->error, PYDBG_ENOTSUP, "thread state layout too large");
+    return refresh_threads(s);
+}
+
+void pydbg__sampler_destroy(pydbg__sampler *s)
+{
+    for (size_t i = 0; i < s->track_count; i++)
+        track_release(&s->tracks[i]);
+    free(s->tracks);
+    free(s->threads);
+    free(s->frames);
+    free(s->frame_buffer);
+    pydbg__code_keys_free(&s->keys);
+    memset(s, 0, sizeof *s);
+}
