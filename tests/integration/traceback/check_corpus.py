@@ -193,6 +193,7 @@ def main():
     ap.add_argument("--cli", required=True)
     ap.add_argument("--roundtrip", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--example", help="examples/decode_traceback, run on every log")
     args = ap.parse_args()
 
     produced = gen_corpus.generate(args.work)
@@ -234,6 +235,12 @@ def main():
         except Exception as e:  # noqa: BLE001
             fail(log_path, "error: %s" % e)
             continue
+        if args.example:
+            out = subprocess.run([args.example, log_path], stdout=subprocess.PIPE,
+                                 timeout=120).stdout.decode("utf-8")
+            starts = [int(m) for m in re.findall(r"^line (\d+): ", out, re.M)]
+            if starts != [tb["start_line"] for tb in tbs]:
+                fail(log_path, "examples/decode_traceback lists other tracebacks")
         if len(tbs) != len(placed) + 1:
             fail(log_path, "%d tracebacks decoded, %d placed" % (len(tbs), len(placed) + 1))
         for tb, (line, name) in zip(tbs, placed):
