@@ -14,6 +14,7 @@ Prints a table of versions x scenarios (PASS / FAIL / SKIP with the reason) and 
 Standard library only; run with /usr/bin/python3.
 """
 import argparse
+import ast
 import concurrent.futures
 import glob
 import json
@@ -38,7 +39,10 @@ SCENARIOS = {
     "kinds": "kinds.py",
     "deep": "deep.py",
     "unicode": os.path.join("tëst_δ", "unicode_target.py"),
+    "gil": "gil.py",
 }
+CHURN = os.path.join(TARGETS, "churn.py")
+CHURN_DUMPS = 40
 
 GT_TIMEOUT = 60.0      # seconds for a target to write its ground truth
 DUMP_TIMEOUT = 60.0    # seconds for one `pydebug dump`
@@ -50,8 +54,9 @@ EXIT_OK, EXIT_ERROR, EXIT_NOPROC, EXIT_PERM, EXIT_NOTPYTHON = 0, 1, 3, 4, 5
 
 
 class Interpreter:
-    def __init__(self, path, version, hexversion, label):
+    def __init__(self, path, version, hexversion, stdlib, label):
         self.path = path
+        self.stdlib = stdlib            # directory of threading.py
         self.version = version          # "3.11.7"
         self.info = tuple(int(x) for x in version.split(".")[:2])
         self.hexversion = hexversion
@@ -73,17 +78,18 @@ def target_env():
 def probe(path):
     try:
         out = subprocess.run(
-            [path, "-c", "import platform, sys; print(platform.python_version()); "
-                         "print(sys.hexversion)"],
+            [path, "-c", "import os, platform, sys, threading; "
+                         "print(platform.python_version()); print(sys.hexversion); "
+                         "print(os.path.dirname(os.path.abspath(threading.__file__)))"],
             capture_output=True, text=True, timeout=30, env=target_env())
     except (OSError, subprocess.TimeoutExpired):
         return None
     if out.returncode != 0:
         return None
-    lines = out.stdout.split()
-    if len(lines) != 2:
+    lines = out.stdout.split("\n")
+    if len(lines) < 3:
         return None
-    return lines[0], int(lines[1])
+    return lines[0], int(lines[1]), lines[2]
 
 
 def discover(explicit):
@@ -110,9 +116,9 @@ def discover(explicit):
         if probed is None:
             print("note: %s does not run, ignored" % path)
             continue
-        version, hexversion = probed
+        version, hexversion, stdlib = probed
         label = version if kind is None else "%s %s" % (version, kind)
-        found.append(Interpreter(path, version, hexversion, label))
+        found.append(Interpreter(path, version, hexversion, stdlib, label))
     found.sort(key=lambda i: (i.info, i.label))
     return found
 
@@ -362,10 +368,12 @@ def compare_dump(t, dump, mm, mode):
             mode, tid, got[tid].get("name"), len(got[tid].get("frames") or [])))
 
     holders = [th.get("thread_id") for th in threads if th.get("holds_gil") is True]
-    # Every thread of a target sits in a call that released the GIL: nobody holds it.
-    if holders:
-        mm.add("%s: holds_gil true for %s but every thread is blocked with the GIL released"
-               % (mode, holders))
+    # Blocked threads sit in calls that released the GIL; only a running (volatile)
+    # thread may hold it, and never more than one thread does.
+    running = set(th["thread_id"] for th in truth["threads"] if "volatile_lines" in th)
+    if len(holders) > 1 or set(holders) - running:
+        mm.add("%s: holds_gil true for %s but only a running thread (%s) may hold the GIL"
+               % (mode, holders, sorted(running) or "none here"))
     for th in threads:
         if "holds_gil" not in th or th["holds_gil"] not in (True, False, None):
             mm.add("%s: thread %r holds_gil is %r" % (mode, th.get("thread_id"),
@@ -407,12 +415,21 @@ def compare_dump(t, dump, mm, mode):
         bad_in_thread = 0
         for i, (wf, gf) in enumerate(zip(w["frames"], frames)):
             diffs = []
+            moving = i == 0 and "volatile_lines" in w
             for k in FRAME_FIELDS_ALWAYS:
-                if gf.get(k) != wf[k]:
+                if moving and k == "line":
+                    first, last = w["volatile_lines"]
+                    if not (isinstance(gf.get(k), int) and first <= gf[k] <= last):
+                        diffs.append("line expected in %d-%d got %r" % (first, last, gf.get(k)))
+                elif gf.get(k) != wf[k]:
                     diffs.append("%s expected %r got %r" % (k, wf[k], gf.get(k, "<absent>")))
             for k in FRAME_FIELDS_311:
                 expect = wf[k] if info >= (3, 11) else None
-                if gf.get(k, "<absent>") != expect:
+                if moving and k != "qualname":
+                    if (expect is None) != (gf.get(k) is None):
+                        diffs.append("%s expected %s got %r" % (
+                            k, "null" if expect is None else "a value", gf.get(k, "<absent>")))
+                elif gf.get(k, "<absent>") != expect:
                     diffs.append("%s expected %r got %r" % (k, expect, gf.get(k, "<absent>")))
             if diffs:
                 bad_in_thread += 1
@@ -431,7 +448,8 @@ def check_text(t, text, mm):
             mm.add("text: thread id %d (or 0x%x) not printed" % (tid, tid))
         pos = 0
         for i, f in enumerate(w["frames"]):
-            line_re = re.compile(r"\b%d\b" % f["line"])
+            moving = i == 0 and "volatile_lines" in w
+            line_re = re.compile(r"\b%s\b" % (r"\d+" if moving else f["line"]))
             while pos < len(lines):
                 l = lines[pos]
                 pos += 1
@@ -470,7 +488,76 @@ def task_states(pid):
     return states
 
 
-def check_target(t, tool, pause_flag):
+def dump_json(tool, pid, *extra):
+    mm = Mismatches()
+    r = run_tool([tool, "dump", "--pid", str(pid), "--format", "json"] + list(extra))
+    return r, parse_json(r, mm, " ".join(extra) or "json"), mm
+
+
+def check_max_depth(t, tool):
+    """--max-depth keeps the innermost frames and marks a cut stack truncated."""
+    mm = Mismatches()
+    deep = max(t.truth["threads"], key=lambda th: len(th["frames"]))
+    n = len(deep["frames"])
+    for bound in (1, 100, n - 1, n, n + 1):
+        r, dump, pm = dump_json(tool, t.proc.pid, "--max-depth", str(bound))
+        if dump is None:
+            mm.add(pm.summary())
+            continue
+        got = dict((th.get("thread_id"), th) for th in dump.get("threads", []))
+        for w in t.truth["threads"]:
+            g = got.get(w["thread_id"])
+            if g is None:
+                mm.add("--max-depth %d: %s missing" % (bound, thread_label(w)))
+                continue
+            frames = g.get("frames") or []
+            keep = min(bound, len(w["frames"]))
+            cut = len(w["frames"]) > bound
+            if len(frames) != keep:
+                mm.add("--max-depth %d: %s has %d frames, expected %d" % (
+                    bound, thread_label(w), len(frames), keep))
+            elif [(f.get("function"), f.get("line")) for f in frames] != \
+                    [(f["function"], f["line"]) for f in w["frames"][:keep]]:
+                mm.add("--max-depth %d: %s does not keep the innermost frames" % (
+                    bound, thread_label(w)))
+            if bool(g.get("truncated")) != cut:
+                mm.add("--max-depth %d: %s (%d frames) truncated is %r, expected %r" % (
+                    bound, thread_label(w), len(w["frames"]), g.get("truncated"), cut))
+    return mm.summary()
+
+
+def check_no_names(t, tool):
+    mm = Mismatches()
+    r, dump, pm = dump_json(tool, t.proc.pid, "--no-thread-names")
+    if dump is None:
+        return pm.summary()
+    named = [th.get("name") for th in dump.get("threads", []) if th.get("name") is not None]
+    if named:
+        mm.add("--no-thread-names still reports names %s" % named[:5])
+    if len(dump.get("threads", [])) != len(t.truth["threads"]):
+        mm.add("--no-thread-names: %d threads, expected %d" % (
+            len(dump.get("threads", [])), len(t.truth["threads"])))
+    return mm.summary()
+
+
+def check_gil_holder(t, tool, pause_flag):
+    """The spinner holds the GIL nearly all the time: some dumps must say so."""
+    spinner = [th["thread_id"] for th in t.truth["threads"] if "volatile_lines" in th]
+    extra = [pause_flag] if pause_flag else []
+    seen = []
+    for _ in range(5):
+        r, dump, pm = dump_json(tool, t.proc.pid, *extra)
+        if dump is None:
+            return pm.summary()
+        seen.append([th.get("thread_id") for th in dump.get("threads", [])
+                     if th.get("holds_gil") is True])
+    if not any(h == spinner for h in seen):
+        return "in 5 %sdumps the spinning thread %s never held the GIL (holders seen: %s)" % (
+            "paused " if pause_flag else "", spinner, seen)
+    return None
+
+
+def check_target(t, tool, pause_flag, options=None):
     """Returns {column: (status, reason, seconds)} for one target."""
     results = {}
     name = t.scenario
@@ -517,6 +604,22 @@ def check_target(t, tool, pause_flag):
                 mm.add("after the paused dump the target is still stopped/traced: %s" % states)
             s = mm.summary()
             results[col] = ("FAIL", s, rp.seconds) if s else ("PASS", "", rp.seconds)
+        if options is not None:
+            if options.no_names:
+                s = check_no_names(t, tool)
+                results["no-names"] = ("FAIL", s, None) if s else ("PASS", "", None)
+            else:
+                results["no-names"] = ("SKIP", "no --no-thread-names option", None)
+    if name == "deep" and options is not None:
+        if options.max_depth:
+            s = check_max_depth(t, tool)
+            results["max-depth"] = ("FAIL", s, None) if s else ("PASS", "", None)
+        else:
+            results["max-depth"] = ("SKIP", "no --max-depth option", None)
+    if name == "gil" and results[name][0] == "PASS":
+        s = check_gil_holder(t, tool, pause_flag)
+        if s:
+            results[name] = ("FAIL", s, results[name][2])
     return results
 
 
@@ -572,6 +675,156 @@ def check_exiting(interp, tool):
     if problems:
         return ("FAIL", "; ".join(sorted(set(problems))[:5]) + " [%s]" % dist, None)
     return ("PASS", dist, None)
+
+
+def _functions_of(path):
+    """{name: (first line, last line)} of the functions defined at the top of a file."""
+    with open(path, "rb") as f:
+        source = f.read()
+    tree = ast.parse(source)
+    funcs = {"<module>": (1, source.count(b"\n") + 1)}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            funcs[node.name] = (node.lineno, node.end_lineno)
+    return funcs, source.split(b"\n")
+
+
+_line_counts = {}
+
+
+def _line_count(path):
+    if path not in _line_counts:
+        try:
+            with open(path, "rb") as f:
+                _line_counts[path] = f.read().count(b"\n") + 1
+        except OSError:
+            _line_counts[path] = None
+    return _line_counts[path]
+
+
+def check_churn_dump(interp, dump, funcs, source_lines, paused, stats):
+    """Every frame of a dump of the churn target must be a real frame."""
+    problems = []
+    threads = dump.get("threads")
+    if not isinstance(threads, list) or not threads:
+        return ["no threads"]
+    by_id = {}
+    for th in threads:
+        by_id.setdefault(th.get("thread_id"), []).append(th)
+    for tid, same in by_id.items():
+        if tid == 0:
+            # A thread state not yet bound to its thread (3.12+): not a contract breach,
+            # but worth knowing about.
+            stats["thread_id 0"] += len(same)
+        elif len(same) > 1:
+            problems.append("thread_id %s reported %d times: %s" % (tid, len(same), "; ".join(
+                "name %r is_main %r native_id %r %d frames%s" % (
+                    th.get("name"), th.get("is_main"), th.get("native_id"),
+                    len(th.get("frames") or []),
+                    " (innermost %s)" % th["frames"][0].get("function") if th.get("frames")
+                    else "") for th in same)))
+    for th in threads:
+        if "error" in th:
+            if paused:
+                problems.append("thread walk error in a paused dump: %r" % th["error"])
+            else:
+                stats["live thread errors"] += 1
+    if sum(1 for th in threads if th.get("holds_gil") is True) > 1:
+        problems.append("more than one thread holds the GIL")
+    if sum(1 for th in threads if th.get("is_main") is True) != 1:
+        problems.append("%d main threads" % sum(1 for th in threads if th.get("is_main")))
+    for th in threads:
+        name = th.get("name")
+        if name is not None and not re.match(r"^(MainThread|Thread-\d+( \(short_lived\))?|"
+                                             r"up and down \d)$", name):
+            problems.append("thread name %r" % name)
+        for f in th.get("frames") or []:
+            fn, func, line = f.get("filename"), f.get("function"), f.get("line")
+            where = "%s:%s %s" % (fn, line, func)
+            if fn == CHURN:
+                if func not in funcs:
+                    problems.append("unknown function in %s" % where)
+                    continue
+                first, last = funcs[func]
+                if not (isinstance(line, int) and first <= line <= last):
+                    problems.append("line outside the function: %s (%d-%d)" % (where, first, last))
+                    continue
+                if interp.info >= (3, 11):
+                    if f.get("qualname") != func:
+                        problems.append("qualname %r for %s" % (f.get("qualname"), where))
+                    col, end_col, end_line = f.get("column"), f.get("end_column"), f.get("end_line")
+                    if None in (col, end_col, end_line):
+                        continue  # an instruction without a position
+                    if not (line <= end_line <= last and 0 <= col and
+                            end_col <= len(source_lines[end_line - 1]) and
+                            (end_line > line or col <= end_col)):
+                        problems.append("implausible position %s-%s:%s-%s in %s" % (
+                            line, end_line, col, end_col, where))
+            elif isinstance(fn, str) and fn.startswith(interp.stdlib + os.sep):
+                count = _line_count(fn)
+                if count is None or not (isinstance(line, int) and 1 <= line <= count):
+                    problems.append("bad standard library frame %s" % where)
+            else:
+                problems.append("frame from an unexpected file: %s" % where)
+    return problems
+
+
+def check_churn(interp, tool, pause_flag, workdir):
+    out = os.path.join(workdir, "churn-%s.json" % interp.label.replace(" ", "_"))
+    p = spawn([interp.path, CHURN, out, "--lifetime", "120"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    funcs, source_lines = _functions_of(CHURN)
+    counts = {"live ok": 0, "live exit 1": 0, "paused ok": 0}
+    stats = {"live thread errors": 0, "thread_id 0": 0}
+    problems = []
+    try:
+        deadline = time.monotonic() + GT_TIMEOUT
+        while not os.path.exists(out) and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        if not os.path.exists(out):
+            return ("FAIL", "the churn target did not start", None)
+        start = time.monotonic()
+        for i in range(CHURN_DUMPS):
+            paused = pause_flag is not None and i % 4 == 3
+            argv = [tool, "dump", "--pid", str(p.pid), "--format", "json"]
+            r = run_tool(argv + ([pause_flag] if paused else []), timeout=20)
+            mode = "paused" if paused else "live"
+            if r.timed_out or r.returncode < 0:
+                problems.append("%s dump %s" % (mode, describe_exit(r)))
+                break
+            if r.returncode == 0:
+                try:
+                    dump = json.loads(r.stdout)
+                except ValueError:
+                    problems.append("%s dump: invalid JSON" % mode)
+                    continue
+                problems += ["%s dump: %s" % (mode, x) for x in check_churn_dump(
+                    interp, dump, funcs, source_lines, paused, stats)]
+                counts["%s ok" % mode] += 1
+            elif r.returncode == EXIT_ERROR and not paused:
+                # A live read may see the target change under it; it must say so cleanly.
+                e = check_error_output(r)
+                if e:
+                    problems.append(e)
+                counts["live exit 1"] += 1
+            else:
+                problems.append("%s dump: %s, stderr %r" % (mode, describe_exit(r),
+                                                            r.stderr[:200]))
+            if p.poll() is not None:
+                problems.append("the target died during the dumps (%s)" % p.returncode)
+                break
+        took = time.monotonic() - start
+    finally:
+        kill(p)
+    if counts["live ok"] == 0 and not problems:
+        problems.append("no live dump succeeded")
+    summary = ", ".join("%s %d" % kv for kv in list(counts.items()) + list(stats.items())) \
+        + " (%.1fs)" % took
+    if problems:
+        uniq = sorted(set(problems))
+        return ("FAIL", "; ".join(uniq[:6]) + ("; ... %d more" % (len(uniq) - 6)
+                                              if len(uniq) > 6 else "") + " [%s]" % summary, None)
+    return ("PASS", summary, None)
 
 
 def cli_cases(tool, interps):
@@ -659,10 +912,18 @@ def cli_cases(tool, interps):
     return out
 
 
-def find_pause_flag(tool):
-    r = run_tool([tool, "dump", "--help"], timeout=30)
-    m = re.search(r"(--(?:pause[a-z]*|blocking|lock|stop))\b", r.stdout + r.stderr)
-    return m.group(1) if m else None
+class ToolOptions:
+    """What `pydebug dump --help` offers beyond the contract."""
+
+    def __init__(self, tool):
+        text = ""
+        if tool:
+            r = run_tool([tool, "dump", "--help"], timeout=30)
+            text = r.stdout + r.stderr
+        m = re.search(r"(--(?:pause[a-z]*|blocking|lock|stop))\b", text)
+        self.pause = m.group(1) if m else None
+        self.max_depth = "--max-depth" in text
+        self.no_names = "--no-thread-names" in text
 
 
 # ---- main -----------------------------------------------------------------------------
@@ -682,7 +943,7 @@ def print_table(interps, columns, results):
     for i in interps:
         for c in columns:
             status, reason, _ = results.get((i.label, c), ("-", "", None))
-            if reason and (status in ("FAIL", "SKIP") or c == "exiting"):
+            if reason and (status in ("FAIL", "SKIP") or c in ("exiting", "churn")):
                 print("%s %s / %s: %s" % (status, i.label, c, reason))
 
 
@@ -694,6 +955,7 @@ def main():
                     help="scenario(s) to run (default: all)")
     ap.add_argument("--jobs", type=int, default=2, help="dumps run at once")
     ap.add_argument("--keep", action="store_true", help="keep the ground truth files")
+    ap.add_argument("--no-churn", action="store_true", help="skip the churn robustness runs")
     args = ap.parse_args()
 
     signal.signal(signal.SIGTERM, _on_signal)
@@ -733,14 +995,21 @@ def main():
         print("%d targets recorded their ground truth in %.1fs" % (
             sum(1 for t in targets if t.truth), time.monotonic() - started))
 
-        pause_flag = find_pause_flag(tool) if tool else None
+        options = ToolOptions(tool)
+        pause_flag = options.pause
         if tool:
-            print("pause option: %s" % (pause_flag or "none"))
+            print("pause option: %s; --max-depth: %s; --no-thread-names: %s" % (
+                pause_flag or "none", options.max_depth, options.no_names))
         with concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
-            futures = {pool.submit(check_target, t, tool, pause_flag): t for t in targets}
+            futures = {pool.submit(check_target, t, tool, pause_flag, options): t
+                       for t in targets}
             if tool:
                 for interp in interps:
-                    futures[pool.submit(check_exiting, interp, tool)] = interp
+                    futures[pool.submit(check_exiting, interp, tool)] = (interp, "exiting")
+                if not args.no_churn:
+                    for interp in interps:
+                        futures[pool.submit(check_churn, interp, tool, pause_flag,
+                                            workdir)] = (interp, "churn")
             for fut, what in futures.items():
                 if isinstance(what, Target):
                     try:
@@ -751,10 +1020,11 @@ def main():
                         results[(what.interp.label, col)] = r
                     what.stop()
                 else:
+                    interp, col = what
                     try:
-                        results[(what.label, "exiting")] = fut.result()
+                        results[(interp.label, col)] = fut.result()
                     except Exception as e:
-                        results[(what.label, "exiting")] = ("FAIL", "driver error: %r" % e, None)
+                        results[(interp.label, col)] = ("FAIL", "driver error: %r" % e, None)
         cli = cli_cases(tool, interps) if tool else []
     finally:
         for t in targets:
@@ -767,7 +1037,9 @@ def main():
 
     columns = list(scenarios)
     if tool:
-        columns += ["paused", "exiting"]
+        columns += ["paused", "no-names", "max-depth", "exiting"]
+        if not args.no_churn:
+            columns.append("churn")
     print_table(interps, columns, results)
     if cli:
         print("\nCLI error cases:")

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -329,6 +330,48 @@ static int any_thread_stopped_or_traced(pid_t pid)
     return found;
 }
 
+/* Counts threads of pid whose state is stopped (t or T); *total receives all threads. */
+static size_t stopped_threads(pid_t pid, size_t *total)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    *total = 0;
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return 0;
+    size_t stopped = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char file[PATH_MAX];
+        snprintf(file, sizeof file, "/proc/%d/task/%s/stat", (int)pid, e->d_name);
+        char *stat = read_file(file);
+        if (stat == NULL)
+            continue;
+        (*total)++;
+        const char *paren = strrchr(stat, ')');
+        if (paren != NULL && (paren[2] == 't' || paren[2] == 'T'))
+            stopped++;
+        free(stat);
+    }
+    closedir(d);
+    return stopped;
+}
+
+static int all_threads_stopped(pid_t pid)
+{
+    size_t total;
+    size_t stopped = stopped_threads(pid, &total);
+    return total > 0 && stopped == total;
+}
+
+static int any_thread_stopped(pid_t pid)
+{
+    size_t total;
+    return stopped_threads(pid, &total) > 0;
+}
+
 static int file_exists(const char *path)
 {
     struct stat st;
@@ -427,7 +470,34 @@ static int stop_targets(void **state)
     return 0;
 }
 
+/* The recorder thread exits after writing: wait until only the recorded threads remain. */
+static void wait_recorder_gone(const target *t)
+{
+    double deadline = now_s() + 15;
+    while (os_thread_count(t->pid) != t->gt.thread_count && now_s() < deadline)
+        sleep_ms(20);
+    assert_int_equal(os_thread_count(t->pid), t->gt.thread_count);
+}
+
 /* ---- comparison ------------------------------------------------------------------ */
+
+/* One way of attaching and capturing; every one must agree with the ground truth. */
+typedef struct capture_mode {
+    const char *name;
+    uint32_t attach_flags;
+    uint32_t capture_flags;
+    uint32_t max_depth; /* 0: unbounded (the default bound) */
+} capture_mode;
+
+static const capture_mode capture_modes[] = {
+    {"live", 0, 0, 0},
+    {"paused", 0, PYDBG_CAPTURE_PAUSE, 0},
+    {"attached paused", PYDBG_ATTACH_PAUSED, 0, 0},
+    {"/proc/PID/mem", PYDBG_ATTACH_PROC_MEM, 0, 0},
+    {"no thread names", 0, PYDBG_CAPTURE_NO_THREAD_NAMES, 0},
+    {"max depth 3", 0, 0, 3},
+    {"max depth 1, paused", 0, PYDBG_CAPTURE_PAUSE, 1},
+};
 
 static int str_eq(const char *a, const char *b)
 {
@@ -454,15 +524,23 @@ static int report(int *errors, const char *fmt, ...)
 #define S(x) ((x) ? (x) : "(null)")
 
 static int compare_thread(const gt_thread *w, const pydbg_thread *g, int py311, int py38,
-                          const char *mode)
+                          const capture_mode *m)
 {
     int errors = 0;
+    const char *mode = m->name;
+    const char *want_name = (m->capture_flags & PYDBG_CAPTURE_NO_THREAD_NAMES) ? NULL : w->name;
+    size_t keep = w->frame_count;
+    int cut = 0;
+    if (m->max_depth != 0 && keep > m->max_depth) {
+        keep = m->max_depth;
+        cut = 1;
+    }
     const char *lbl = w->name ? w->name : "(unnamed)";
     if (pydbg_thread_interpreter_id(g) != 0)
         report(&errors, "%s %s: interpreter id %lld", mode, lbl,
                (long long)pydbg_thread_interpreter_id(g));
-    if (!str_eq(pydbg_thread_name(g), w->name))
-        report(&errors, "%s %s: name expected %s got %s", mode, lbl, S(w->name),
+    if (!str_eq(pydbg_thread_name(g), want_name))
+        report(&errors, "%s %s: name expected %s got %s", mode, lbl, S(want_name),
                S(pydbg_thread_name(g)));
     if (pydbg_thread_is_main(g) != w->is_main)
         report(&errors, "%s %s: is_main expected %d got %d", mode, lbl, w->is_main,
@@ -475,8 +553,9 @@ static int compare_thread(const gt_thread *w, const pydbg_thread *g, int py311, 
     if (pydbg_thread_holds_gil(g) == 1)
         report(&errors, "%s %s: holds the GIL, but it is blocked with the GIL released", mode,
                lbl);
-    if (pydbg_thread_truncated(g))
-        report(&errors, "%s %s: truncated", mode, lbl);
+    if (pydbg_thread_truncated(g) != cut)
+        report(&errors, "%s %s: truncated is %d, expected %d (%zu frames)", mode, lbl,
+               pydbg_thread_truncated(g), cut, w->frame_count);
     if (pydbg_thread_error(g) != PYDBG_OK)
         report(&errors, "%s %s: walk error %d (%s)", mode, lbl, pydbg_thread_error(g),
                pydbg_thread_errmsg(g));
@@ -484,12 +563,11 @@ static int compare_thread(const gt_thread *w, const pydbg_thread *g, int py311, 
         report(&errors, "%s %s: error message %s without an error", mode, lbl,
                S(pydbg_thread_errmsg(g)));
     size_t n = pydbg_thread_frame_count(g);
-    if (n != w->frame_count)
-        report(&errors, "%s %s: %zu frames expected, %zu captured", mode, lbl, w->frame_count,
-               n);
+    if (n != keep)
+        report(&errors, "%s %s: %zu frames expected, %zu captured", mode, lbl, keep, n);
     if (pydbg_thread_frame(g, n) != NULL)
         report(&errors, "%s %s: frame %zu (out of range) is not NULL", mode, lbl, n);
-    for (size_t i = 0; i < n && i < w->frame_count; i++) {
+    for (size_t i = 0; i < n && i < keep; i++) {
         const gt_frame *wf = &w->frames[i];
         const pydbg_frame *gf = pydbg_thread_frame(g, i);
         if (gf == NULL) {
@@ -529,9 +607,10 @@ static int compare_thread(const gt_thread *w, const pydbg_thread *g, int py311, 
     return errors;
 }
 
-static int compare_capture(const target *t, const pydbg_stacks *stacks, const char *mode)
+static int compare_capture(const target *t, const pydbg_stacks *stacks, const capture_mode *m)
 {
     int errors = 0;
+    const char *mode = m->name;
     int py311 = t->gt.hexversion >= 0x030B0000;
     int py38 = t->gt.hexversion >= 0x03080000;
     size_t n = pydbg_stacks_thread_count(stacks);
@@ -559,7 +638,7 @@ static int compare_capture(const target *t, const pydbg_stacks *stacks, const ch
         if (seen[k]++)
             report(&errors, "%s: thread ident %llu captured twice", mode,
                    (unsigned long long)pydbg_thread_ident(g));
-        int e = compare_thread(&t->gt.threads[k], g, py311, py38, mode);
+        int e = compare_thread(&t->gt.threads[k], g, py311, py38, m);
         errors += e;
     }
     for (size_t k = 0; k < t->gt.thread_count; k++)
@@ -578,12 +657,7 @@ static void test_version(void **state)
     if (!t->ready)
         fail_msg("%s: %s", t->python, t->error);
 
-    /* The recorder thread exits after writing: wait until only the recorded threads remain. */
-    double deadline = now_s() + 15;
-    while (os_thread_count(t->pid) != t->gt.thread_count && now_s() < deadline)
-        sleep_ms(20);
-    assert_int_equal(os_thread_count(t->pid), t->gt.thread_count);
-
+    wait_recorder_gone(t);
     pydbg_process *p = NULL;
     int rc = pydbg_process_attach(&p, t->pid, NULL);
     if (rc != PYDBG_OK)
@@ -599,39 +673,176 @@ static void test_version(void **state)
     if (!file_exists(interp))
         fail_msg("interpreter path '%s' does not exist", interp);
 
+    pydbg_process_close(p);
+
     int errors = 0;
-    for (int paused = 0; paused <= 1; paused++) {
-        const char *mode = paused ? "paused" : "live";
-        pydbg_capture_options opts = PYDBG_CAPTURE_OPTIONS_INIT;
-        if (paused)
-            opts.flags |= PYDBG_CAPTURE_PAUSE;
-        pydbg_stacks *stacks = NULL;
-        double start = now_s();
-        rc = pydbg_stacks_capture(&stacks, p, paused ? &opts : NULL);
-        double took = now_s() - start;
+    for (size_t i = 0; i < sizeof capture_modes / sizeof capture_modes[0]; i++) {
+        const capture_mode *m = &capture_modes[i];
+        pydbg_attach_options aopts = PYDBG_ATTACH_OPTIONS_INIT;
+        aopts.flags = m->attach_flags;
+        rc = pydbg_process_attach(&p, t->pid, &aopts);
         if (rc != PYDBG_OK) {
-            printf("    %s capture failed: %d %s: %s\n", mode, rc, pydbg_strerror(rc),
-                   pydbg_process_errmsg(p));
+            printf("    %s: attach failed: %d %s: %s\n", m->name, rc, pydbg_strerror(rc),
+                   pydbg_last_error());
             errors++;
             continue;
         }
-        assert_non_null(stacks);
-        printf("    %s %s capture: %zu threads in %.1f ms\n", t->gt.version, mode,
-               pydbg_stacks_thread_count(stacks), took * 1e3);
-        errors += compare_capture(t, stacks, mode);
-        pydbg_stacks_free(stacks);
-        if (paused && any_thread_stopped_or_traced(t->pid)) {
-            printf("    mismatch: the target is still stopped or traced after a paused "
-                   "capture\n");
+        if ((m->attach_flags & PYDBG_ATTACH_PAUSED) && !all_threads_stopped(t->pid)) {
+            printf("    mismatch: %s: the target runs while the handle is paused\n", m->name);
+            errors++;
+        }
+        pydbg_capture_options opts = PYDBG_CAPTURE_OPTIONS_INIT;
+        opts.flags = m->capture_flags;
+        opts.max_depth = m->max_depth;
+        pydbg_stacks *stacks = NULL;
+        double start = now_s();
+        rc = pydbg_stacks_capture(&stacks, p, &opts);
+        double took = now_s() - start;
+        if (rc != PYDBG_OK) {
+            printf("    %s capture failed: %d %s: %s\n", m->name, rc, pydbg_strerror(rc),
+                   pydbg_process_errmsg(p));
+            errors++;
+        } else {
+            assert_non_null(stacks);
+            printf("    %s %s capture: %zu threads in %.2f ms\n", t->gt.version, m->name,
+                   pydbg_stacks_thread_count(stacks), took * 1e3);
+            errors += compare_capture(t, stacks, m);
+            pydbg_stacks_free(stacks);
+        }
+        if ((m->capture_flags & PYDBG_CAPTURE_PAUSE) && any_thread_stopped(t->pid)) {
+            printf("    mismatch: %s: the target is still stopped after the capture\n",
+                   m->name);
+            errors++;
+        }
+        pydbg_process_close(p);
+        /* Detaching must leave the target running and untraced. */
+        assert_int_equal(kill(t->pid, 0), 0);
+        if (any_thread_stopped_or_traced(t->pid)) {
+            printf("    mismatch: %s: the target is stopped or traced after close\n", m->name);
             errors++;
         }
     }
-    pydbg_process_close(p);
-    /* Detaching must leave the target running. */
-    assert_int_equal(kill(t->pid, 0), 0);
-    assert_false(any_thread_stopped_or_traced(t->pid));
     if (errors)
         fail_msg("%s: %d mismatches against the ground truth", t->python, errors);
+}
+
+static target *first_ready_target(void)
+{
+    for (size_t i = 0; i < target_count; i++)
+        if (targets[i].ready)
+            return &targets[i];
+    return NULL;
+}
+
+/* Pause and resume nest; the last resume lets the target run on. */
+static void test_pause_resume(void **state)
+{
+    (void)state;
+    target *t = first_ready_target();
+    if (t == NULL)
+        skip();
+    wait_recorder_gone(t);
+    pydbg_process *p = NULL;
+    assert_int_equal(pydbg_process_attach(&p, t->pid, NULL), PYDBG_OK);
+    assert_int_equal(pydbg_process_resume(p), PYDBG_ESTATE);
+    assert_int_equal(pydbg_process_pause(p), PYDBG_OK);
+    assert_true(all_threads_stopped(t->pid));
+    assert_int_equal(pydbg_process_pause(p), PYDBG_OK);
+    assert_int_equal(pydbg_process_resume(p), PYDBG_OK);
+    assert_true(all_threads_stopped(t->pid));
+
+    /* A capture inside an explicit pause, with or without the flag, sees the same. */
+    static const capture_mode inside = {"inside pause", 0, PYDBG_CAPTURE_PAUSE, 0};
+    pydbg_capture_options opts = PYDBG_CAPTURE_OPTIONS_INIT;
+    opts.flags = PYDBG_CAPTURE_PAUSE;
+    pydbg_stacks *stacks = NULL;
+    assert_int_equal(pydbg_stacks_capture(&stacks, p, &opts), PYDBG_OK);
+    assert_int_equal(compare_capture(t, stacks, &inside), 0);
+    pydbg_stacks_free(stacks);
+    /* The capture's own pause nests inside ours: the target is still stopped. */
+    assert_true(all_threads_stopped(t->pid));
+
+    assert_int_equal(pydbg_process_resume(p), PYDBG_OK);
+    sleep_ms(20);
+    assert_false(any_thread_stopped(t->pid));
+    assert_int_equal(pydbg_process_resume(p), PYDBG_ESTATE);
+    pydbg_process_close(p);
+    assert_false(any_thread_stopped_or_traced(t->pid));
+}
+
+/* Pausing needs ptrace: with another tracer on the target it must fail with
+ * PYDBG_EPERM, while reading without a pause still works. */
+static void test_pause_refused_when_traced(void **state)
+{
+    (void)state;
+    target *t = first_ready_target();
+    if (t == NULL)
+        skip();
+    wait_recorder_gone(t);
+    int ready_pipe[2];
+    assert_int_equal(pipe(ready_pipe), 0);
+    pid_t tracer = fork();
+    assert_true(tracer >= 0);
+    if (tracer == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        char ok = 1;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/task", (int)t->pid);
+        DIR *d = opendir(path);
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.' && ptrace(PTRACE_SEIZE, atoi(e->d_name), 0, 0) != 0)
+                ok = 0;
+        if (d != NULL)
+            closedir(d);
+        if (write(ready_pipe[1], &ok, 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    close(ready_pipe[1]);
+    char ok = 0;
+    assert_int_equal(read(ready_pipe[0], &ok, 1), 1);
+    close(ready_pipe[0]);
+    if (!ok) {
+        kill_and_reap(tracer);
+        fail_msg("the helper could not PTRACE_SEIZE the target");
+    }
+
+    pydbg_process *p = NULL;
+    int rc = pydbg_process_attach(&p, t->pid, NULL);
+    if (rc == PYDBG_OK) {
+        static const capture_mode traced = {"traced, live", 0, 0, 0};
+        pydbg_stacks *stacks = NULL;
+        int live_rc = pydbg_stacks_capture(&stacks, p, NULL);
+        int live_errors = live_rc == PYDBG_OK ? compare_capture(t, stacks, &traced) : -1;
+        pydbg_stacks_free(stacks);
+
+        pydbg_capture_options opts = PYDBG_CAPTURE_OPTIONS_INIT;
+        opts.flags = PYDBG_CAPTURE_PAUSE;
+        stacks = (pydbg_stacks *)&stacks;
+        int paused_rc = pydbg_stacks_capture(&stacks, p, &opts);
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", pydbg_process_errmsg(p));
+        int pause_rc = pydbg_process_pause(p);
+        if (pause_rc == PYDBG_OK)
+            pydbg_process_resume(p);
+        pydbg_process_close(p);
+        kill_and_reap(tracer);
+        if (live_rc != PYDBG_OK || live_errors != 0 || paused_rc != PYDBG_EPERM ||
+            stacks != NULL || msg[0] == '\0' || pause_rc != PYDBG_EPERM)
+            fail_msg("traced target: live capture %d with %d mismatches (expected 0, 0); "
+                     "paused capture %d (expected PYDBG_EPERM %d), out %s, message '%s'; "
+                     "pydbg_process_pause %d (expected PYDBG_EPERM %d)",
+                     live_rc, live_errors, paused_rc, PYDBG_EPERM,
+                     stacks ? "not NULL" : "NULL", msg, pause_rc, PYDBG_EPERM);
+    } else {
+        kill_and_reap(tracer);
+        fail_msg("attach to a traced target: %d %s", rc, pydbg_last_error());
+    }
+    /* The tracer is gone: the target is neither stopped nor traced any more. */
+    sleep_ms(50);
+    assert_false(any_thread_stopped_or_traced(t->pid));
 }
 
 static void test_attach_missing_pid(void **state)
@@ -681,12 +892,14 @@ static void test_null_is_a_noop(void **state)
 int main(void)
 {
     discover_pythons();
-    struct CMUnitTest tests[MAX_TARGETS + 3];
+    struct CMUnitTest tests[MAX_TARGETS + 5];
     size_t n = 0;
     for (size_t i = 0; i < target_count; i++) {
         snprintf(test_names[i], sizeof test_names[i], "attach+capture %s", targets[i].python);
         tests[n++] = (struct CMUnitTest){test_names[i], test_version, NULL, NULL, &targets[i]};
     }
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_pause_resume);
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_pause_refused_when_traced);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_attach_missing_pid);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_attach_not_python);
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_null_is_a_noop);

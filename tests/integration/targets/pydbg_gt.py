@@ -46,6 +46,7 @@ BLOCK.acquire()
 
 _ready_lock = thread_mod.allocate_lock()
 _ready = {}  # ident -> native thread id (or None)
+_volatile = {}  # ident -> (first line, last line) of the code a running thread loops in
 
 READY_TIMEOUT = 60.0
 STABLE_SNAPSHOTS = 4
@@ -64,11 +65,17 @@ def gettid():
         return None
 
 
-def ready():
-    """Called by each thread just before the call it blocks in."""
+def ready(volatile=None):
+    """Called by each thread just before the call it blocks in.
+
+    A thread that keeps running instead passes volatile=(first, last), the lines its
+    innermost frame moves between; its stack is recorded but not waited on to settle.
+    """
     tid = gettid()
     with _ready_lock:
         _ready[thread_mod.get_ident()] = tid
+        if volatile is not None:
+            _volatile[thread_mod.get_ident()] = list(volatile)
 
 
 def text(value):
@@ -205,7 +212,8 @@ def _record(args, scenario, expected, extra):
     while True:
         frames = sys._current_frames()
         frames.pop(me, None)
-        key = dict((ident, _stack_key(f)) for ident, f in frames.items())
+        key = dict((ident, _stack_key(f) if ident not in _volatile else None)
+                   for ident, f in frames.items())
         with _ready_lock:
             ready_idents = set(_ready)
         if key == previous and set(key) == ready_idents:
@@ -234,6 +242,8 @@ def _record(args, scenario, expected, extra):
             "is_main": ident == MAIN_IDENT,
             "frames": stack,
         })
+        if ident in _volatile:
+            threads[-1]["volatile_lines"] = _volatile[ident]
     threads.sort(key=lambda t: t["thread_id"])
     truth = {
         "scenario": scenario,
