@@ -217,8 +217,8 @@ PYDBG_API uint64_t pydbg_traceback_thread_id(const pydbg_traceback *tb);
 PYDBG_API const char *pydbg_traceback_thread_name(const pydbg_traceback *tb);
 
 /**
- * @brief 1 if a thread header says this is the current thread (faulthandler's
- *        `Current thread`, or `main` in a `pydebug dump` header), else 0.
+ * @brief 1 if the thread header is faulthandler's `Current thread 0x…` (the
+ *        thread that crashed or dumped), else 0.
  * @note Thread-safe.
  */
 PYDBG_API int pydbg_traceback_thread_is_current(const pydbg_traceback *tb);

@@ -235,22 +235,45 @@ static void text_thread(writer *w, const pydbg_traceback *tb)
 
 /* ---- JSON -------------------------------------------------------------------------- */
 
+/* Length of the valid UTF-8 sequence at `p` (1 to 4), or 0 if it is not one. */
+static size_t utf8_length(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (c >= 0xe0 && c <= 0xef) {
+        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f))
+            return 0;
+        return (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 ? 3 : 0;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
+            return 0;
+        return (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 ? 4
+                                                                                       : 0;
+    }
+    return 0;
+}
+
+/* A JSON string; log text is not always UTF-8, and a byte that is not part of
+ * a valid sequence becomes U+FFFD so the document stays valid. */
 static void json_string(writer *w, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
-    size_t run = 0;
+    size_t run = 0, i = 0;
     if (!s) {
         puts_(w, "null");
         return;
     }
     put(w, "\"", 1);
-    for (size_t i = 0;; i++) {
+    while (p[i]) {
         unsigned char c = p[i];
         const char *esc = NULL;
         char u[6];
-        if (c == 0)
-            break;
+        size_t len = 1;
         if (c == '"')
             esc = "\\\"";
         else if (c == '\\')
@@ -268,17 +291,21 @@ static void json_string(writer *w, const char *s)
             u[3] = '0';
             u[4] = hex[c >> 4];
             u[5] = hex[c & 15];
-        } else {
+        } else if (c < 0x80 || (len = utf8_length(p + i)) != 0) {
+            i += len;
             continue;
+        } else {
+            esc = "\xef\xbf\xbd"; /* U+FFFD */
         }
         put(w, s + run, i - run);
         if (esc)
             puts_(w, esc);
         else
             put(w, u, 6);
-        run = i + 1;
+        i++;
+        run = i;
     }
-    put(w, s + run, strlen(s + run));
+    put(w, s + run, i - run);
     put(w, "\"", 1);
 }
 

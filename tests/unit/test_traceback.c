@@ -265,6 +265,23 @@ static void test_colour_and_prefix(void **state)
     pydbg_traceback_free(tbs[0]);
 }
 
+/* Log text is not always UTF-8: the JSON stays valid. */
+static void test_json_escaping(void **state)
+{
+    static const char text[] = "Traceback (most recent call last):\n"
+                               "  File \"b\xff" "d\\x.py\", line 1, in <module>\n"
+                               "ValueError: caf\xc3\xa9 \"q\" \x01 \xe2\x82\n";
+    pydbg_traceback *tb;
+    char *json;
+    (void)state;
+    assert_int_equal(pydbg_traceback_parse(&tb, text, strlen(text)), PYDBG_OK);
+    json = format(tb, PYDBG_TB_FORMAT_JSON);
+    assert_non_null(strstr(json, "\"filename\": \"b\xef\xbf\xbd" "d\\\\x.py\""));
+    assert_non_null(strstr(json, "\"message\": \"caf\xc3\xa9 \\\"q\\\" \\u0001 \xef\xbf\xbd\xef\xbf\xbd\""));
+    free(json);
+    pydbg_traceback_free(tb);
+}
+
 /* The size bound cuts a huge traceback instead of buffering it all. */
 static void test_size_bound(void **state)
 {
@@ -448,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_truncated_at_end),
         cmocka_unit_test(test_noise),
         cmocka_unit_test(test_colour_and_prefix),
+        cmocka_unit_test(test_json_escaping),
         cmocka_unit_test(test_size_bound),
         cmocka_unit_test(test_api_contract),
         cmocka_unit_test(test_linetable_lookup),
