@@ -70,6 +70,15 @@ int pydbg__reader_read_many_loop(pydbg__reader *reader, pydbg__read_piece *piece
 /* A reader of live process `pid`. `force_proc_mem` skips process_vm_readv. */
 int pydbg__reader_open_process(pydbg__reader **out, int pid, int force_proc_mem);
 
+/* A reader of the calling process's own memory that never faults: an
+ * unreadable address gives PYDBG_EREAD, not SIGSEGV (process_vm_readv on our
+ * own PID, or a pipe write() probe where that call is refused or `force_pipe`).
+ * Reads are async-signal-safe; a pipe-backed reader serves one thread at a
+ * time. Opening allocates (not async-signal-safe). */
+int pydbg__reader_open_self(pydbg__reader **out, int force_pipe);
+/* True if the reader copies through its pipe (tests). */
+int pydbg__reader_self_uses_pipe(const pydbg__reader *reader);
+
 /* A reader over a local buffer that pretends to live at `base` (unit tests,
  * and fuzzing of the walker on recorded memory). Several regions may be added. */
 int pydbg__reader_open_buffer(pydbg__reader **out);

@@ -1,0 +1,360 @@
+/* The native part of a crash dump: the crashing thread's C stack, named with
+ * the ELF symbol tables of the mapped files.
+ *
+ * Unwinding follows the frame-pointer chain from the interrupted context
+ * (RBP on x86_64, x29 on aarch64); every link is read with the non-faulting
+ * reader and must move up the stack, so a corrupt chain ends the walk. Code
+ * built without frame pointers (CPython before 3.12, most of libc) breaks the
+ * chain early: the first frame, the faulting instruction itself, is always
+ * right.
+ *
+ * Naming happens in the handler without dladdr (not async-signal-safe) and
+ * without anything prepared in advance, so libraries loaded after the install
+ * (extension modules) are named too: /proc/self/maps gives the file and load
+ * address, and the file's section headers and .symtab (or .dynsym) are read
+ * with open/pread into the context's scratch buffer, all system calls. */
+#include <elf.h>
+#include <fcntl.h>
+#include <string.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "faultdump/fd_internal.h"
+#include "pydebug/errors.h"
+
+/* Bounds on what a file may make the handler read. */
+#define MAX_PHDRS 64
+#define MAX_SECTIONS 512
+#define MAX_SYMBOLS (4u << 20)
+#define MAX_FRAME_SIZE (64ull << 20)
+#define MAX_MAPS_BYTES (64u << 20)
+
+/* The scratch buffer, cut in three. */
+#define PHDR_AREA 0
+#define SHDR_AREA (MAX_PHDRS * sizeof(Elf64_Phdr))
+#define SYM_AREA (SHDR_AREA + MAX_SECTIONS * sizeof(Elf64_Shdr))
+#define SYM_AREA_SIZE (sizeof(((pydbg__fd_ctx *)0)->scratch) - SYM_AREA)
+
+_Static_assert(SYM_AREA + 64 * sizeof(Elf64_Sym) <= sizeof(((pydbg__fd_ctx *)0)->scratch),
+               "scratch too small for the ELF tables");
+
+/* ---- unwinding ----------------------------------------------------------- */
+
+static void add_frame(pydbg__fd_ctx *ctx, uint64_t address)
+{
+    if (ctx->native_count >= PYDBG__FD_MAX_NATIVE_FRAMES) {
+        ctx->native_truncated = 1;
+        return;
+    }
+    memset(&ctx->native[ctx->native_count], 0, sizeof ctx->native[0]);
+    ctx->native[ctx->native_count++].address = address;
+}
+
+static void unwind(pydbg__fd_ctx *ctx, uint64_t pc, uint64_t fp, uint64_t sp)
+{
+    ctx->native_count = 0;
+    ctx->native_truncated = 0;
+    add_frame(ctx, pc);
+    /* One more link than fits, to know whether the output is cut. */
+    for (int i = 0; i <= PYDBG__FD_MAX_NATIVE_FRAMES; i++) {
+        uint64_t link[2];
+        if (fp < sp || (fp & 7) != 0 || fp - sp > MAX_FRAME_SIZE)
+            break;
+        if (pydbg__read(ctx->reader, fp, link, sizeof link) != PYDBG_OK || link[1] < 4096)
+            break;
+        add_frame(ctx, link[1]);
+        if (ctx->native_truncated || link[0] <= fp)
+            break;
+        sp = fp + 16;
+        fp = link[0];
+    }
+}
+
+/* ---- /proc/self/maps ------------------------------------------------------ */
+
+static int hex_field(const char **p, const char *end, uint64_t *value)
+{
+    int digits = 0;
+    *value = 0;
+    while (*p < end && digits < 17) {
+        char c = **p;
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else
+            break;
+        *value = *value << 4 | d;
+        (*p)++;
+        digits++;
+    }
+    return digits > 0 && digits <= 16;
+}
+
+static const char *skip_field(const char *p, const char *end)
+{
+    while (p < end && *p != ' ')
+        p++;
+    while (p < end && *p == ' ')
+        p++;
+    return p;
+}
+
+static void match_line(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, size_t count,
+                       const char *line, const char *end)
+{
+    uint64_t start, stop, offset;
+    const char *p = line, *path;
+    size_t path_length;
+    if (!hex_field(&p, end, &start) || p >= end || *p++ != '-' || !hex_field(&p, end, &stop))
+        return;
+    p = skip_field(p, end);   /* to perms */
+    p = skip_field(p, end);   /* to offset */
+    if (!hex_field(&p, end, &offset))
+        return;
+    p = skip_field(p, end);   /* to dev */
+    p = skip_field(p, end);   /* to inode */
+    path = skip_field(p, end);
+    path_length = (size_t)(end - path);
+    (void)ctx;
+    for (size_t i = 0; i < count; i++) {
+        pydbg__fd_native_frame *f = &frames[i];
+        if (f->found || f->address < start || f->address >= stop)
+            continue;
+        f->found = 1;
+        f->map_start = start;
+        f->map_offset = offset;
+        if (path_length >= sizeof f->path)
+            path_length = 0; /* too long to open: leave unnamed */
+        memcpy(f->path, path, path_length);
+        f->path[path_length] = '\0';
+    }
+}
+
+static void find_mappings(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, size_t count)
+{
+    char *buffer = ctx->scratch;
+    size_t capacity = sizeof ctx->scratch, used = 0, total = 0;
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    for (;;) {
+        ssize_t n = read(fd, buffer + used, capacity - used);
+        size_t start = 0;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+        total += (size_t)n;
+        for (size_t i = 0; i < used; i++) {
+            if (buffer[i] != '\n')
+                continue;
+            match_line(ctx, frames, count, buffer + start, buffer + i);
+            start = i + 1;
+        }
+        if (start == 0 && used == capacity)
+            used = 0; /* a line longer than the buffer: not a real maps line */
+        else {
+            memmove(buffer, buffer + start, used - start);
+            used -= start;
+        }
+        if (total > MAX_MAPS_BYTES)
+            break;
+    }
+    close(fd);
+}
+
+/* ---- ELF symbols ----------------------------------------------------------- */
+
+static int pread_all(int fd, void *buffer, size_t length, uint64_t offset)
+{
+    size_t got = 0;
+    int tries = 0;
+    while (got < length) {
+        ssize_t n = pread(fd, (char *)buffer + got, length - got, (off_t)(offset + got));
+        if (n <= 0) {
+            if (n < 0 && ++tries < 16)
+                continue;
+            return PYDBG_EIO;
+        }
+        got += (size_t)n;
+    }
+    return PYDBG_OK;
+}
+
+/* Best symbol so far for one frame. */
+typedef struct best {
+    uint64_t value, name;
+    int exact; /* the symbol's [value, value+size) holds the address */
+    int any;
+} best;
+
+static void symbolize_file(pydbg__fd_ctx *ctx, int fd, pydbg__fd_native_frame *frames,
+                           const size_t *members, size_t nmembers)
+{
+    Elf64_Ehdr eh;
+    Elf64_Phdr *ph = (Elf64_Phdr *)(void *)(ctx->scratch + PHDR_AREA);
+    Elf64_Shdr *sh = (Elf64_Shdr *)(void *)(ctx->scratch + SHDR_AREA);
+    Elf64_Sym *syms = (Elf64_Sym *)(void *)(ctx->scratch + SYM_AREA);
+    const Elf64_Shdr *table = NULL, *strings;
+    uint64_t bias[PYDBG__FD_MAX_NATIVE_FRAMES];
+    best found[PYDBG__FD_MAX_NATIVE_FRAMES];
+    uint64_t nsyms, per_chunk = SYM_AREA_SIZE / sizeof(Elf64_Sym);
+    if (pread_all(fd, &eh, sizeof eh, 0) != PYDBG_OK || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) ||
+        eh.e_phnum > MAX_PHDRS || eh.e_shentsize != sizeof(Elf64_Shdr) ||
+        eh.e_shnum > MAX_SECTIONS || eh.e_shnum == 0)
+        return;
+    if (pread_all(fd, ph, eh.e_phnum * sizeof *ph, eh.e_phoff) != PYDBG_OK ||
+        pread_all(fd, sh, eh.e_shnum * sizeof *sh, eh.e_shoff) != PYDBG_OK)
+        return;
+    for (size_t m = 0; m < nmembers; m++) {
+        const pydbg__fd_native_frame *f = &frames[members[m]];
+        bias[m] = 0;
+        found[m].any = 0;
+        found[m].exact = 0;
+        /* The PT_LOAD that the mapping's file offset falls in gives the bias. */
+        for (unsigned i = 0; i < eh.e_phnum; i++) {
+            if (ph[i].p_type != PT_LOAD)
+                continue;
+            if (f->map_offset + 4096 > ph[i].p_offset &&
+                f->map_offset < ph[i].p_offset + ph[i].p_filesz) {
+                bias[m] = f->map_start - f->map_offset + ph[i].p_offset - ph[i].p_vaddr;
+                break;
+            }
+        }
+    }
+    for (unsigned pass = 0; pass < 2 && !table; pass++)
+        for (unsigned i = 0; i < eh.e_shnum; i++)
+            if (sh[i].sh_type == (pass == 0 ? SHT_SYMTAB : SHT_DYNSYM) &&
+                sh[i].sh_entsize == sizeof(Elf64_Sym) && sh[i].sh_link < eh.e_shnum) {
+                table = &sh[i];
+                break;
+            }
+    if (!table)
+        return;
+    strings = &sh[table->sh_link];
+    nsyms = table->sh_size / sizeof(Elf64_Sym);
+    if (nsyms > MAX_SYMBOLS)
+        nsyms = MAX_SYMBOLS;
+    for (uint64_t base = 0; base < nsyms; base += per_chunk) {
+        uint64_t n = nsyms - base < per_chunk ? nsyms - base : per_chunk;
+        if (pread_all(fd, syms, n * sizeof *syms, table->sh_offset + base * sizeof *syms) !=
+            PYDBG_OK)
+            return;
+        for (uint64_t k = 0; k < n; k++) {
+            const Elf64_Sym *s = &syms[k];
+            unsigned type = ELF64_ST_TYPE(s->st_info);
+            if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s->st_shndx == SHN_UNDEF ||
+                s->st_value == 0)
+                continue;
+            for (size_t m = 0; m < nmembers; m++) {
+                const pydbg__fd_native_frame *f = &frames[members[m]];
+                /* A return address may be one past its call's function. */
+                uint64_t at = f->address - bias[m] - (members[m] > 0 ? 1 : 0);
+                int exact;
+                if (s->st_value > at)
+                    continue;
+                exact = s->st_size > 0 && at < s->st_value + s->st_size;
+                if (s->st_size > 0 && !exact)
+                    continue;
+                if (!found[m].any || (exact && !found[m].exact) ||
+                    (exact == found[m].exact && s->st_value > found[m].value)) {
+                    found[m].any = 1;
+                    found[m].exact = exact;
+                    found[m].value = s->st_value;
+                    found[m].name = s->st_name;
+                }
+            }
+        }
+    }
+    for (size_t m = 0; m < nmembers; m++) {
+        pydbg__fd_native_frame *f = &frames[members[m]];
+        size_t length = 0;
+        ssize_t n;
+        if (!found[m].any || found[m].name >= strings->sh_size)
+            continue;
+        n = pread(fd, f->symbol, sizeof f->symbol - 1, (off_t)(strings->sh_offset + found[m].name));
+        if (n <= 0)
+            continue;
+        while (length < (size_t)n && f->symbol[length] != '\0')
+            length++;
+        f->symbol[length] = '\0';
+        if (length == 0)
+            continue;
+        f->has_symbol = 1;
+        f->symbol_offset = f->address - bias[m] - found[m].value;
+    }
+}
+
+void pydbg__fd_symbolize(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, size_t count)
+{
+    size_t members[PYDBG__FD_MAX_NATIVE_FRAMES];
+    int done[PYDBG__FD_MAX_NATIVE_FRAMES] = {0};
+    if (count > PYDBG__FD_MAX_NATIVE_FRAMES)
+        count = PYDBG__FD_MAX_NATIVE_FRAMES;
+    for (size_t i = 0; i < count; i++) {
+        frames[i].found = frames[i].has_symbol = 0;
+        frames[i].path[0] = frames[i].symbol[0] = '\0';
+    }
+    find_mappings(ctx, frames, count);
+    /* One open and one pass over the symbols per file. */
+    for (size_t i = 0; i < count; i++) {
+        size_t nmembers = 0;
+        int fd;
+        if (done[i] || !frames[i].found || frames[i].path[0] != '/')
+            continue;
+        for (size_t j = i; j < count; j++)
+            if (!done[j] && frames[j].found && strcmp(frames[j].path, frames[i].path) == 0) {
+                members[nmembers++] = j;
+                done[j] = 1;
+            }
+        fd = open(frames[i].path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        symbolize_file(ctx, fd, frames, members, nmembers);
+        close(fd);
+    }
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+void pydbg__fd_dump_native(pydbg__fd_ctx *ctx, const void *ucontext)
+{
+    const ucontext_t *uc = ucontext;
+    uint64_t pc, fp, sp;
+    if (!uc)
+        return;
+#if defined(__x86_64__)
+    pc = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+    fp = (uint64_t)uc->uc_mcontext.gregs[REG_RBP];
+    sp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    pc = (uint64_t)uc->uc_mcontext.pc;
+    fp = (uint64_t)uc->uc_mcontext.regs[29];
+    sp = (uint64_t)uc->uc_mcontext.sp;
+#else
+    (void)uc;
+    return;
+#endif
+    unwind(ctx, pc, fp, sp);
+    pydbg__fd_symbolize(ctx, ctx->native, ctx->native_count);
+    pydbg__fd_puts(ctx, "\nCurrent thread's C stack trace (most recent call first):\n");
+    for (size_t i = 0; i < ctx->native_count; i++) {
+        const pydbg__fd_native_frame *f = &ctx->native[i];
+        pydbg__fd_puts(ctx, "  Binary file \"");
+        pydbg__fd_puts(ctx, f->found && f->path[0] ? f->path : "<unknown>");
+        pydbg__fd_puts(ctx, "\"");
+        if (f->has_symbol) {
+            pydbg__fd_puts(ctx, ", at ");
+            pydbg__fd_puts(ctx, f->symbol);
+            pydbg__fd_puts(ctx, "+0x");
+            pydbg__fd_hex(ctx, f->symbol_offset, 1);
+        }
+        pydbg__fd_puts(ctx, " [0x");
+        pydbg__fd_hex(ctx, f->address, 1);
+        pydbg__fd_puts(ctx, "]\n");
+    }
+    if (ctx->native_truncated)
+        pydbg__fd_puts(ctx, "  <truncated rest of calls>\n");
+}
