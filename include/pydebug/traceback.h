@@ -158,6 +158,8 @@ PYDBG_API const char *pydbg_tb_parser_errmsg(const pydbg_tb_parser *parser);
 /**
  * @brief Decodes the first traceback found in @p text (a convenience for one buffer).
  * @param[out] out  receives the traceback (free with pydbg_traceback_free()); NULL on failure.
+ * @param text      the text (need not be NUL-terminated).
+ * @param length    its length in bytes.
  * @return #PYDBG_OK; #PYDBG_ENOTFOUND if the text contains none; #PYDBG_ENOMEM; #PYDBG_EINVAL.
  * @note Thread-safe.
  */
