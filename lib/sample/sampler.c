@@ -14,7 +14,7 @@
 
 /* Room left above the used part of a data stack chunk when it is read, so
  * that a stack that grows a little between samples is still covered. */
-#define CHUNK_SLACK 4096u
+#define CHUNK_SLACK 1024u
 /* A chunk is never read past this, whatever its header says. */
 #define MAX_CHUNK_READ (8u << 20)
 /* 2.7 - 3.10: predicted frames closer than this are read as one piece. */
@@ -24,6 +24,12 @@
 /* Every this many samples, one cached code object is re-read to catch a
  * freed address reused by another code object. */
 #define REVALIDATE_EVERY 64u
+/* Every this many samples the thread list's head is checked for new threads. */
+#define LIST_CHECK_EVERY 16u
+/* Pieces up to this size, this close together, are merged into one read. */
+#define MERGE_PIECE_MAX 1024u
+#define MERGE_GAP 512u
+#define MERGE_SPAN_MAX 8192u
 
 /* The size of the _PyStackChunk header: previous, size, top. */
 #define CHUNK_HEADER 24u
@@ -65,6 +71,7 @@ static void track_release(pydbg__thread_track *track)
     free(track->chunk_copy);
     free(track->frames);
     free(track->outside_copy);
+    free(track->memo);
     if (track->stat_fd >= 0)
         close(track->stat_fd);
     memset(track, 0, sizeof *track);
@@ -159,10 +166,25 @@ static int refresh_threads(pydbg__sampler *s)
 
 /* ---- the scattered read --------------------------------------------------------- */
 
+struct piece_ref {
+    uint64_t address;
+    size_t index;
+};
+
 typedef struct plan {
     pydbg__read_piece pieces[MAX_PIECES];
     size_t count;
     int overflow;
+    int check_list; /* this sample re-reads the heads of the interpreter and thread lists */
+    /* Small pieces close together are read as one: the kernel's cost is per
+     * piece far more than per byte. `merged` is what is actually read. */
+    pydbg__read_piece merged[MAX_PIECES];
+    size_t merged_count;
+    struct piece_ref refs[MAX_PIECES];
+    struct merge_group {
+        size_t first, last; /* range in refs[] */
+        size_t offset;      /* in the merge buffer; SIZE_MAX: read in place */
+    } groups[MAX_PIECES];
     /* Where the fixed pieces landed. */
     uint64_t interp_head, first_tstate;
     unsigned char gil[32];
@@ -288,9 +310,16 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
     size_t span = (size_t)tstate_span(l);
     p->count = 0;
     p->overflow = 0;
-    add_piece(p, interp_head_address(s), &p->interp_head, 8);
-    if (s->track_count && l->interp.tstate_head >= 0)
-        add_piece(p, s->tracks[0].interp + (uint64_t)l->interp.tstate_head, &p->first_tstate, 8);
+    /* The list heads change only when threads or interpreters come and go;
+     * threads that go are also caught by their own thread state, so the heads
+     * are read only every LIST_CHECK_EVERY samples. */
+    p->check_list = s->samples % LIST_CHECK_EVERY == 0;
+    if (p->check_list) {
+        add_piece(p, interp_head_address(s), &p->interp_head, 8);
+        if (s->track_count && l->interp.tstate_head >= 0)
+            add_piece(p, s->tracks[0].interp + (uint64_t)l->interp.tstate_head,
+                      &p->first_tstate, 8);
+    }
     p->gil_length = 0;
     if (s->gil_address) {
         p->gil_length = gil_read_length(s);
@@ -338,7 +367,8 @@ static int threads_unchanged(const pydbg__sampler *s, const plan *p)
     const pydbg__layout *l = &s->t->layout;
     if (s->track_count == 0)
         return 0;
-    if (p->interp_head != s->tracks[0].interp || p->first_tstate != s->tracks[0].tstate)
+    if (p->check_list &&
+        (p->interp_head != s->tracks[0].interp || p->first_tstate != s->tracks[0].tstate))
         return 0;
     for (size_t i = 0; i < s->track_count; i++) {
         uint64_t next = pydbg__load_u64(s->tracks[i].state, l->tstate.next);
@@ -370,6 +400,13 @@ static int push_frame(pydbg__sampler *s, uint64_t key, int line)
     return PYDBG_OK;
 }
 
+/* The key and line of a frame, from the memo of the last sample when the
+ * same frame runs the same code at the same instruction, else looked up and
+ * memoised. `instruction` is the raw f_lasti / instr_ptr value. */
+static int frame_key_line(pydbg__sampler *s, pydbg__thread_track *track, size_t depth,
+                          uint64_t frame, uint64_t code_address, uint64_t instruction,
+                          int64_t offset, uint64_t *key, int *line);
+
 /* The code key for a frame, checking that the instruction lies in the code:
  * an address reused by another code object usually fails that check. */
 static int code_for(pydbg__sampler *s, uint64_t code_address, int64_t offset,
@@ -386,6 +423,44 @@ static int code_for(pydbg__sampler *s, uint64_t code_address, int64_t offset,
         return PYDBG_ECORRUPT;
 found:
     *out = code;
+    return PYDBG_OK;
+}
+
+static int frame_key_line(pydbg__sampler *s, pydbg__thread_track *track, size_t depth,
+                          uint64_t frame, uint64_t code_address, uint64_t instruction,
+                          int64_t offset, uint64_t *key, int *line)
+{
+    pydbg__code_key *code;
+    pydbg__frame_memo *memo;
+    int rc;
+    if (depth < track->memo_capacity) {
+        memo = &track->memo[depth];
+        if (memo->frame == frame && memo->code == code_address &&
+            memo->instruction == instruction && memo->key) {
+            *key = memo->key;
+            *line = memo->line;
+            return PYDBG_OK;
+        }
+    } else {
+        void *grown = track->memo;
+        size_t capacity = track->memo_capacity;
+        rc = pydbg__grow_array(&grown, &capacity, depth + 1, sizeof *track->memo);
+        if (rc != PYDBG_OK)
+            return rc;
+        memset((pydbg__frame_memo *)grown + track->memo_capacity, 0,
+               (capacity - track->memo_capacity) * sizeof *track->memo);
+        track->memo = grown;
+        track->memo_capacity = capacity;
+    }
+    rc = code_for(s, code_address, offset, &code);
+    if (rc != PYDBG_OK)
+        return rc;
+    memo = &track->memo[depth];
+    memo->frame = frame;
+    memo->code = code_address;
+    memo->instruction = instruction;
+    memo->key = *key = code->key;
+    memo->line = *line = pydbg__code_key_line(s->t, code, (int)offset);
     return PYDBG_OK;
 }
 
@@ -489,10 +564,9 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
     }
     while (frame) {
         const unsigned char *local;
-        pydbg__code_key *code;
-        uint64_t code_address;
+        uint64_t code_address, key;
         int64_t offset;
-        int owner;
+        int owner, line;
         if (pydbg__cycle_seen(&guard, frame))
             return PYDBG_ECORRUPT;
         if (out->frame_count >= s->max_depth) {
@@ -532,10 +606,11 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
                            (code_address + (uint64_t)l->code.co_code_adaptive));
         if (offset < -2 || (offset & 1))
             return PYDBG_ECORRUPT;
-        rc = code_for(s, code_address, offset, &code);
+        rc = frame_key_line(s, track, out->frame_count, frame, code_address,
+                            pydbg__load_u64(local, l->iframe.instr_ptr), offset, &key, &line);
         if (rc != PYDBG_OK)
             return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
-        rc = push_frame(s, code->key, pydbg__code_key_line(s->t, code, (int)offset));
+        rc = push_frame(s, key, line);
         if (rc != PYDBG_OK)
             return rc;
         out->frame_count++;
@@ -569,7 +644,7 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
     int rc = PYDBG_OK;
     while (frame) {
         const unsigned char *local;
-        pydbg__code_key *code;
+        uint64_t key;
         int64_t offset;
         int line;
         if (pydbg__cycle_seen(&guard, frame)) {
@@ -592,18 +667,18 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
         offset = (int32_t)pydbg__load_u32(local, l->frame.f_lasti);
         if (l->line_model == PYDBG__LINES_LINETABLE_310 && offset >= 0)
             offset *= 2;
-        rc = code_for(s, pydbg__load_u64(local, l->frame.f_code), offset, &code);
+        rc = frame_key_line(s, track, depth, frame, pydbg__load_u64(local, l->frame.f_code),
+                            (uint64_t)offset, offset, &key, &line);
         if (rc != PYDBG_OK) {
             rc = rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
             break;
         }
-        line = pydbg__code_key_line(s->t, code, (int)offset);
         if (pydbg__load_u64(local, l->frame.f_trace) != 0) {
             int traced = (int)pydbg__load_u32(local, l->frame.f_lineno);
             if (traced > 0)
                 line = traced;
         }
-        rc = push_frame(s, code->key, line);
+        rc = push_frame(s, key, line);
         if (rc == PYDBG_OK)
             rc = remember_frame(track, depth, frame);
         if (rc != PYDBG_OK)
@@ -678,6 +753,82 @@ static int prepare_tracks(pydbg__sampler *s)
     return PYDBG_OK;
 }
 
+typedef struct piece_ref piece_ref;
+
+static int compare_refs(const void *a, const void *b)
+{
+    uint64_t x = ((const piece_ref *)a)->address, y = ((const piece_ref *)b)->address;
+    return (x > y) - (x < y);
+}
+
+/* Builds p->merged from p->pieces: runs of small pieces within MERGE_GAP of
+ * each other become one piece, read into the sampler's merge buffer. */
+static int coalesce(pydbg__sampler *s, plan *p)
+{
+    size_t used = 0;
+    p->merged_count = 0;
+    for (size_t i = 0; i < p->count; i++) {
+        p->refs[i].address = p->pieces[i].address;
+        p->refs[i].index = i;
+    }
+    qsort(p->refs, p->count, sizeof p->refs[0], compare_refs);
+    for (size_t i = 0; i < p->count;) {
+        const pydbg__read_piece *first = &p->pieces[p->refs[i].index];
+        uint64_t start = first->address, end = first->address + first->length;
+        size_t j = i + 1, k = p->merged_count++;
+        if (first->length <= MERGE_PIECE_MAX) {
+            while (j < p->count) {
+                const pydbg__read_piece *next = &p->pieces[p->refs[j].index];
+                uint64_t next_end = next->address + next->length;
+                if (next->length > MERGE_PIECE_MAX || next->address > end + MERGE_GAP ||
+                    (next_end > end ? next_end : end) - start > MERGE_SPAN_MAX)
+                    break;
+                if (next_end > end)
+                    end = next_end;
+                j++;
+            }
+        }
+        p->groups[k].first = i;
+        p->groups[k].last = j;
+        if (j == i + 1) {
+            p->merged[k] = *first;
+            p->groups[k].offset = SIZE_MAX;
+        } else {
+            p->merged[k].address = start;
+            p->merged[k].length = (size_t)(end - start);
+            p->groups[k].offset = used;
+            used += (size_t)(end - start);
+        }
+        i = j;
+    }
+    if (used > s->merge_capacity) {
+        unsigned char *grown = realloc(s->merge_buffer, used * 2);
+        if (!grown)
+            return PYDBG_ENOMEM;
+        s->merge_buffer = grown;
+        s->merge_capacity = used * 2;
+    }
+    for (size_t k = 0; k < p->merged_count; k++)
+        if (p->groups[k].offset != SIZE_MAX)
+            p->merged[k].buffer = s->merge_buffer + p->groups[k].offset;
+    return PYDBG_OK;
+}
+
+/* Copies the merged reads out to the pieces' own buffers. */
+static void scatter(plan *p)
+{
+    for (size_t k = 0; k < p->merged_count; k++) {
+        const pydbg__read_piece *m = &p->merged[k];
+        if (p->groups[k].offset == SIZE_MAX)
+            continue;
+        for (size_t i = p->groups[k].first; i < p->groups[k].last; i++) {
+            const pydbg__read_piece *piece = &p->pieces[p->refs[i].index];
+            memcpy(piece->buffer, (unsigned char *)m->buffer + (piece->address - m->address),
+                   piece->length);
+        }
+    }
+}
+
 static int sample_once(pydbg__sampler *s, int *list_changed)
 {
     static _Thread_local plan p; /* large: kept off the stack */
@@ -691,7 +842,12 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
     if (rc == PYDBG_OK)
         rc = build_plan(s, &p, &ranges);
     if (rc == PYDBG_OK)
-        rc = pydbg__read_many(s->t->reader, p.pieces, p.count);
+        rc = coalesce(s, &p);
+    if (rc == PYDBG_OK) {
+        rc = pydbg__read_many(s->t->reader, p.merged, p.merged_count);
+        if (rc == PYDBG_OK)
+            scatter(&p);
+    }
     if (rc == PYDBG_EEXITED || rc == PYDBG_ENOMEM) {
         free(ranges.items);
         return pydbg__fail(&s->t->error, rc, rc == PYDBG_EEXITED ? "process %d exited"

@@ -28,6 +28,15 @@ typedef struct pydbg__sampled_thread {
 } pydbg__sampled_thread;
 
 /* What the sampler remembers about one thread between samples. */
+/* What a frame at one depth decoded to in the last sample: when the same frame
+ * runs the same code at the same instruction, its key and line are reused
+ * without a lookup. */
+typedef struct pydbg__frame_memo {
+    uint64_t frame, code, instruction;
+    uint64_t key;
+    int line;
+} pydbg__frame_memo;
+
 typedef struct pydbg__thread_track {
     uint64_t tstate, interp, ident;
     int64_t native_id;
@@ -45,6 +54,8 @@ typedef struct pydbg__thread_track {
     unsigned char *outside_copy;    /* 3.11+: the frames[] as read by the last plan */
     size_t outside_capacity;
     int stat_fd;                    /* /proc/PID/task/TID/stat, -1 if not open */
+    pydbg__frame_memo *memo;        /* by depth, innermost first */
+    size_t memo_capacity;
 } pydbg__thread_track;
 
 typedef struct pydbg__sampler {
@@ -64,6 +75,10 @@ typedef struct pydbg__sampler {
     size_t thread_count, thread_capacity;
     pydbg__sampled_frame *frames;
     size_t frame_count, frame_capacity;
+
+    /* Scratch for merged small reads. */
+    unsigned char *merge_buffer;
+    size_t merge_capacity;
 
     /* Scratch for 2.7 - 3.10 frame reads. */
     unsigned char *frame_buffer;

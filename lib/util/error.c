@@ -51,7 +51,12 @@ int pydbg__fail_context(pydbg__error *err, const char *fmt, ...)
             memcpy(message + used, ": ", 2);
             used += 2;
         }
-        snprintf(message + used, sizeof message - used, "%s", err->message);
+        {
+            size_t room = sizeof message - used - 1;
+            size_t tail = strnlen(err->message, room);
+            memcpy(message + used, err->message, tail);
+            message[used + tail] = '\0';
+        }
     }
     memcpy(err->message, message, sizeof message);
     pydbg__set_last_error(message);

@@ -276,7 +276,7 @@ int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list)
             return rc;
         while (tstate) {
             pydbg__thread_rec rec;
-            uint64_t next;
+            uint64_t next = 0;
             if (++thread_count > PYDBG__MAX_THREADS)
                 return pydbg__fail(&t->error, PYDBG_ECORRUPT,
                                    "more than %u threads: the thread list is torn or corrupt",
