@@ -45,7 +45,8 @@ typedef struct pydbg__fd_python {
 typedef struct pydbg__fd_native_frame {
     uint64_t address; /* return address (or the faulting pc for frame 0) */
     uint64_t map_start, map_offset;
-    int found; /* a file mapping holds the address */
+    int found; /* a mapping holds the address */
+    int executable; /* ... and it is executable: a plausible return address */
     int has_symbol;
     uint64_t symbol_offset;
     char path[512];

@@ -107,9 +107,11 @@ static void match_line(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, size_
     uint64_t start, stop, offset;
     const char *p = line, *path;
     size_t path_length;
+    int executable;
     if (!hex_field(&p, end, &start) || p >= end || *p++ != '-' || !hex_field(&p, end, &stop))
         return;
     p = skip_field(p, end);   /* to perms */
+    executable = end - p > 3 && p[2] == 'x';
     p = skip_field(p, end);   /* to offset */
     if (!hex_field(&p, end, &offset))
         return;
@@ -123,6 +125,7 @@ static void match_line(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, size_
         if (f->found || f->address < start || f->address >= stop)
             continue;
         f->found = 1;
+        f->executable = executable;
         f->map_start = start;
         f->map_offset = offset;
         if (path_length >= sizeof f->path)
@@ -294,7 +297,7 @@ void pydbg__fd_symbolize(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, siz
     if (count > PYDBG__FD_MAX_NATIVE_FRAMES)
         count = PYDBG__FD_MAX_NATIVE_FRAMES;
     for (size_t i = 0; i < count; i++) {
-        frames[i].found = frames[i].has_symbol = 0;
+        frames[i].found = frames[i].executable = frames[i].has_symbol = 0;
         frames[i].path[0] = frames[i].symbol[0] = '\0';
     }
     find_mappings(ctx, frames, count);
@@ -339,6 +342,14 @@ void pydbg__fd_dump_native(pydbg__fd_ctx *ctx, const void *ucontext)
 #endif
     unwind(ctx, pc, fp, sp);
     pydbg__fd_symbolize(ctx, ctx->native, ctx->native_count);
+    /* A frame-pointer chain through code built without frame pointers yields
+     * stack or data addresses: the walk ends at the first one. */
+    for (size_t i = 1; i < ctx->native_count; i++)
+        if (!ctx->native[i].found || !ctx->native[i].executable) {
+            ctx->native_count = i;
+            ctx->native_truncated = 0;
+            break;
+        }
     pydbg__fd_puts(ctx, "\nCurrent thread's C stack trace (most recent call first):\n");
     for (size_t i = 0; i < ctx->native_count; i++) {
         const pydbg__fd_native_frame *f = &ctx->native[i];

@@ -33,6 +33,7 @@ typedef struct self_reader {
     int use_pipe;
     int pipe_fds[2];
     int pipe_pid; /* the process that created the pipe: a forked child makes its own */
+    uint64_t page_size;
 } self_reader;
 
 static int retry_intr(ssize_t n)
@@ -83,7 +84,13 @@ static int pipe_copy(self_reader *sr, uint64_t address, unsigned char *buffer, s
     if (ensure_pipe(sr) != PYDBG_OK)
         return PYDBG_EIO;
     while (*got < length) {
+        /* Never across a page boundary: a write() that faults part-way fails
+         * whole, so page-sized pieces give the readable prefix exactly. */
+        uint64_t at = address + *got;
+        size_t to_page_end = (size_t)(sr->page_size - (at & (sr->page_size - 1)));
         size_t want = length - *got < PIPE_CHUNK ? length - *got : PIPE_CHUNK;
+        if (want > to_page_end)
+            want = to_page_end;
         ssize_t wrote, n;
         size_t have = 0;
         int tries = 0;
@@ -198,6 +205,11 @@ int pydbg__reader_open_self(pydbg__reader **out, int force_pipe)
     sr->base.ops = &self_ops;
     sr->pipe_fds[0] = sr->pipe_fds[1] = -1;
     sr->use_pipe = force_pipe != 0;
+    {
+        long page = sysconf(_SC_PAGESIZE);
+        /* A power of two of at least 4 KiB, as on every Linux target. */
+        sr->page_size = page >= 4096 && (page & (page - 1)) == 0 ? (uint64_t)page : 4096;
+    }
     if (!sr->use_pipe) {
         /* Probe now, in normal context, so the handler does not discover a
          * refused call on its first read. */
