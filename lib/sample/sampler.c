@@ -26,6 +26,8 @@
 #define REVALIDATE_EVERY 64u
 /* Every this many samples the thread list's head is checked for new threads. */
 #define LIST_CHECK_EVERY 16u
+/* A thread list that keeps changing is re-read this many times per sample. */
+#define LIST_ATTEMPTS 3
 /* Pieces up to this size, this close together, are merged into one read. */
 #define MERGE_PIECE_MAX 1024u
 #define MERGE_GAP 512u
@@ -313,7 +315,7 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
     /* The list heads change only when threads or interpreters come and go;
      * threads that go are also caught by their own thread state, so the heads
      * are read only every LIST_CHECK_EVERY samples. */
-    p->check_list = s->samples % LIST_CHECK_EVERY == 0;
+    p->check_list = s->samples % LIST_CHECK_EVERY == 0 || s->refresh_due;
     if (p->check_list) {
         add_piece(p, interp_head_address(s), &p->interp_head, 8);
         if (s->track_count && l->interp.tstate_head >= 0)
@@ -375,9 +377,8 @@ static int threads_unchanged(const pydbg__sampler *s, const plan *p)
         uint64_t expected = i + 1 < s->track_count && s->tracks[i + 1].interp == s->tracks[i].interp
                                 ? s->tracks[i + 1].tstate
                                 : 0;
-        if (next != expected || pydbg__load_u64(s->tracks[i].state, l->tstate.interp) !=
-                                    s->tracks[i].interp ||
-            pydbg__load_u64(s->tracks[i].state, l->tstate.thread_id) != s->tracks[i].ident)
+        if (next != expected ||
+            pydbg__load_u64(s->tracks[i].state, l->tstate.interp) != s->tracks[i].interp)
             return 0;
     }
     /* Threads of later interpreters are checked when the list is re-read. */
@@ -574,8 +575,10 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
             return PYDBG_OK;
         }
         if (frame >= track->chunk && frame + span <= track->chunk + track->chunk_length) {
-            /* Frames of one chunk are pushed upwards: the caller is below. */
-            if (frame >= previous_in_chunk || frame >= top)
+            /* Frames of one chunk are pushed upwards: the caller is below. (The
+             * top read with the thread state is not checked against: on 3.11 and
+             * 3.12 the current frame comes from another read, a moment apart.) */
+            if (frame >= previous_in_chunk)
                 return PYDBG_ECORRUPT;
             previous_in_chunk = frame;
             local = track->chunk_copy + (frame - track->chunk);
@@ -829,6 +832,16 @@ static void scatter(plan *p)
     }
 }
 
+static void forget_predictions(pydbg__sampler *s)
+{
+    for (size_t i = 0; i < s->track_count; i++) {
+        s->tracks[i].chunk = 0;
+        s->tracks[i].chunk_length = 0;
+        s->tracks[i].cframe = 0;
+        s->tracks[i].frame_count = 0;
+    }
+}
+
 static int sample_once(pydbg__sampler *s, int *list_changed)
 {
     static _Thread_local plan p; /* large: kept off the stack */
@@ -854,12 +867,22 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
                                                                  : "out of memory (process %d)",
                            s->t->pid);
     }
-    if (rc != PYDBG_OK || !threads_unchanged(s, &p)) {
+    if (rc != PYDBG_OK) {
+        /* Something predicted is gone (a chunk freed, a thread's stack unmapped):
+         * forget the predictions; the retry reads the plain thread states. */
+        free(ranges.items);
+        forget_predictions(s);
+        *list_changed = 1;
+        return PYDBG_OK;
+    }
+    if (!threads_unchanged(s, &p)) {
         free(ranges.items);
         *list_changed = 1;
         return PYDBG_OK;
     }
     holder = gil_holder(s, &p, &gil_known);
+    {
+        const pydbg__layout *l = &s->t->layout;
     for (size_t i = 0; i < s->track_count; i++) {
         pydbg__thread_track *track = &s->tracks[i];
         pydbg__sampled_thread *thread;
@@ -867,6 +890,21 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
         rc = add_thread(s, &thread);
         if (rc != PYDBG_OK)
             break;
+        /* A starting thread gets its ident after its thread state is linked:
+         * the thread state, not the ident, is the thread's identity here. */
+        {
+            uint64_t ident = pydbg__load_u64(track->state, l->tstate.thread_id);
+            if (ident != track->ident) {
+                track->ident = ident;
+                track->native_id = -1;
+                if (l->tstate.native_thread_id < 0)
+                    s->refresh_due = 1; /* the TID is inferred when the list is read */
+            }
+            if (l->tstate.native_thread_id >= 0) {
+                int32_t tid = (int32_t)pydbg__load_u32(track->state, l->tstate.native_thread_id);
+                track->native_id = tid > 0 ? tid : -1;
+            }
+        }
         thread->ident = track->ident;
         thread->native_id = track->native_id;
         thread->holds_gil = gil_known && track->interp == s->tracks[0].interp
@@ -896,6 +934,7 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
             s->thread_count--;
         }
     }
+    }
     free(ranges.items);
     if (rc != PYDBG_OK)
         return pydbg__fail(&s->t->error, rc, "sampling process %d: %s", s->t->pid,
@@ -911,11 +950,19 @@ int pydbg__sampler_sample(pydbg__sampler *s)
         if (rc != PYDBG_OK)
             return rc;
     }
+    if (s->refresh_due) {
+        s->refresh_due = 0;
+        rc = refresh_threads(s);
+        if (rc != PYDBG_OK)
+            goto done;
+    }
     rc = sample_once(s, &list_changed);
-    if (rc == PYDBG_OK && list_changed) {
+    for (int attempt = 0; attempt < LIST_ATTEMPTS && rc == PYDBG_OK && list_changed; attempt++) {
         rc = refresh_threads(s);
         if (rc == PYDBG_OK)
             rc = sample_once(s, &list_changed);
+    }
+    {
         if (rc == PYDBG_OK && list_changed) {
             /* Still moving: report the threads with no stacks rather than guess. */
             s->thread_count = 0;
@@ -934,6 +981,7 @@ int pydbg__sampler_sample(pydbg__sampler *s)
             }
         }
     }
+done:
     if (s->flags & PYDBG_SAMPLER_PAUSE) {
         int resume = pydbg__target_resume(s->t);
         if (rc == PYDBG_OK)

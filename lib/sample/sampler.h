@@ -84,6 +84,7 @@ typedef struct pydbg__sampler {
     unsigned char *frame_buffer;
     size_t frame_buffer_capacity;
 
+    int refresh_due; /* re-read the thread list before the next sample */
     uint64_t samples, torn, thread_samples;
     pydbg__error error;
 } pydbg__sampler;
