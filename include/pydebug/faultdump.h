@@ -169,14 +169,12 @@ PYDBG_API int pydbg_faultdump_unregister(int signum);
  *
  * @param fd    file descriptor to write to.
  * @param flags #PYDBG_FAULTDUMP_CURRENT_THREAD_ONLY.
- * @return #PYDBG_OK; #PYDBG_ESTATE if nothing was prepared yet (no install,
- *         register or earlier successful dump) and the call came from a signal
- *         handler; #PYDBG_ENOTPYTHON if no interpreter was found; #PYDBG_EIO
- *         if the dump could not be written; #PYDBG_ELIMIT if another dump is
- *         running (dumps do not nest).
- * @note Async-signal-safe once pydbg_faultdump_install(), pydbg_faultdump_register()
- *       or a first pydbg_faultdump_dump() outside a signal handler has prepared
- *       the state; thread-safe.
+ * @return #PYDBG_OK; #PYDBG_EINVAL for a negative fd; #PYDBG_ENOTPYTHON if no
+ *         initialised interpreter was found; #PYDBG_EIO if the dump could not be
+ *         written; #PYDBG_ELIMIT if another dump is running (dumps do not nest).
+ * @note Thread-safe. Async-signal-safe once the state is prepared: by
+ *       pydbg_faultdump_install(), pydbg_faultdump_register(), or a first
+ *       pydbg_faultdump_dump() made outside a signal handler (which allocates).
  */
 PYDBG_API int pydbg_faultdump_dump(int fd, uint32_t flags);
 
