@@ -255,6 +255,28 @@ def main():
             if not last.get("truncated") or len(last["exceptions"][0]["frames"]) != 1:
                 fail(log_path, "the cut traceback: %r" % last)
 
+    # the command line: stdin, errors as one "pydebug: " line and exit status 1
+    sample = os.path.join(args.work, produced[0][0] + ".txt")
+    with open(sample, "rb") as f:
+        via_stdin = subprocess.run([args.cli, "traceback", "--format", "json"], stdin=f,
+                                   stdout=subprocess.PIPE, timeout=60)
+    if via_stdin.returncode != 0 or json.loads(via_stdin.stdout)["tracebacks"][0]["file"] != "<stdin>":
+        fail("cli", "reading standard input")
+    for argv in (["traceback", os.path.join(args.work, "no-such-file.log")],
+                 ["traceback", "--format", "yaml", sample], ["traceback", "--bogus"],
+                 ["traceback", sample, "--format"]):
+        proc = subprocess.run([args.cli] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=60)
+        err = proc.stderr.decode()
+        if proc.returncode != 1 or not err.startswith("pydebug: ") or err.count("\n") != 1:
+            fail("cli", "%r: exit %d, stderr %r" % (argv, proc.returncode, err))
+        if proc.stdout:
+            fail("cli", "%r wrote to stdout on error" % (argv,))
+    empty = subprocess.run([args.cli, "traceback", "--format", "json", os.devnull],
+                           stdout=subprocess.PIPE, timeout=60)
+    if empty.returncode != 0 or json.loads(empty.stdout) != {"tracebacks": []}:
+        fail("cli", "empty input")
+
     for f in failures:
         print("FAIL " + f)
     print("%d corpus entries, %d failures" % (len(produced), len(failures)))
