@@ -98,18 +98,23 @@ static int holds_interpreter(const loaded_elf *le)
             symbol_address(le, "_PyThreadState_Current"));
 }
 
-static int open_mapped_elf(int pid, const pydbg__maps *maps, const char *path, loaded_elf *out,
+/* Opens a file mapped in the target: through the source's root (for a live
+ * process /proc/PID/root, so that a process in another mount namespace, a
+ * container, gets its own file), else by its path. */
+static int open_mapped_elf(const pydbg__target_source *source, const char *path, loaded_elf *out,
                            pydbg__error *err)
 {
     char rooted[4096 + 64];
-    const pydbg__mapping *base = pydbg__maps_file_base(maps, path);
-    int rc;
+    const pydbg__mapping *base = pydbg__maps_file_base(source->maps, path);
+    int rc = PYDBG_ENOTFOUND;
     if (!base)
         return PYDBG_ENOTFOUND;
-    /* Through /proc/PID/root the file is the one the target sees, even from
-     * another mount namespace (a container). */
-    snprintf(rooted, sizeof rooted, "/proc/%d/root%s", pid, path);
-    rc = pydbg__elf_open(&out->elf, rooted, err);
+    if (source->executable_file && source->executable && strcmp(path, source->executable) == 0)
+        rc = pydbg__elf_open(&out->elf, source->executable_file, err);
+    if (rc != PYDBG_OK && source->file_root) {
+        snprintf(rooted, sizeof rooted, "%s%s", source->file_root, path);
+        rc = pydbg__elf_open(&out->elf, rooted, err);
+    }
     if (rc != PYDBG_OK)
         rc = pydbg__elf_open(&out->elf, path, err);
     if (rc != PYDBG_OK)
@@ -119,25 +124,15 @@ static int open_mapped_elf(int pid, const pydbg__maps *maps, const char *path, l
     return PYDBG_OK;
 }
 
-/* The executable's path as the target sees it (what its maps show). */
-static void executable_path(int pid, char *out, size_t size)
-{
-    char link[64];
-    ssize_t n;
-    snprintf(link, sizeof link, "/proc/%d/exe", pid);
-    n = readlink(link, out, size - 1);
-    out[n > 0 ? n : 0] = '\0';
-}
-
 /* Looks for the interpreter among the files mapped in the target: a libpython
  * first (shared builds), then the executable or a python* file (static builds,
  * embedders). */
-static int find_interpreter(pydbg__target *t, const pydbg__maps *maps, loaded_elf *out,
-                            char *seen, size_t seen_size)
+static int find_interpreter(const pydbg__target_source *source, loaded_elf *out, char *seen,
+                            size_t seen_size)
 {
-    char exe[4096];
+    const pydbg__maps *maps = source->maps;
+    const char *exe = source->executable ? source->executable : "";
     size_t used = 0;
-    executable_path(t->pid, exe, sizeof exe);
     seen[0] = '\0';
     for (int pass = 0; pass < 2; pass++) {
         const char *last = NULL;
@@ -149,7 +144,7 @@ static int find_interpreter(pydbg__target *t, const pydbg__maps *maps, loaded_el
             if (path[0] != '/' || !candidate || (last && strcmp(last, path) == 0))
                 continue;
             last = path;
-            if (open_mapped_elf(t->pid, maps, path, out, NULL) != PYDBG_OK)
+            if (open_mapped_elf(source, path, out, NULL) != PYDBG_OK)
                 continue;
             if (holds_interpreter(out))
                 return PYDBG_OK;
@@ -299,50 +294,83 @@ static const char permission_hint[] =
     "run as the same user as the target or as root, or grant CAP_SYS_PTRACE, "
     "or set /proc/sys/kernel/yama/ptrace_scope to 0";
 
+/* The executable's path as the target sees it (what its maps show). */
+static void executable_path(int pid, char *out, size_t size)
+{
+    char link[64];
+    ssize_t n;
+    snprintf(link, sizeof link, "/proc/%d/exe", pid);
+    n = readlink(link, out, size - 1);
+    out[n > 0 ? n : 0] = '\0';
+}
+
 int pydbg__target_open(pydbg__target **out, int pid, int force_proc_mem, pydbg__error *err)
 {
-    pydbg__target *t;
+    pydbg__target_source source = {0};
     pydbg__maps maps = {0};
-    loaded_elf le = {0};
-    char seen[1024];
+    char root[64], exe[4096];
     int rc;
     *out = NULL;
     rc = check_process(pid, err);
     if (rc != PYDBG_OK)
         return rc;
+    rc = pydbg__maps_read(&maps, pid, err);
+    if (rc == PYDBG_EPERM)
+        return pydbg__fail(err, rc, "cannot read the memory map of process %d: %s", pid,
+                           permission_hint);
+    if (rc != PYDBG_OK)
+        return rc;
+    rc = pydbg__reader_open_process(&source.reader, pid, force_proc_mem);
+    if (rc != PYDBG_OK) {
+        pydbg__maps_free(&maps);
+        return pydbg__fail(err, rc, "cannot open the memory of process %d: %s", pid,
+                           rc == PYDBG_EPERM ? permission_hint : pydbg_strerror(rc));
+    }
+    snprintf(root, sizeof root, "/proc/%d/root", pid);
+    executable_path(pid, exe, sizeof exe);
+    source.pid = pid;
+    source.live = 1;
+    source.maps = &maps;
+    source.file_root = root;
+    source.executable = exe;
+    rc = pydbg__target_open_source(out, &source, err);
+    pydbg__maps_free(&maps);
+    return rc;
+}
+
+int pydbg__target_open_source(pydbg__target **out, const pydbg__target_source *source,
+                              pydbg__error *err)
+{
+    pydbg__target *t;
+    loaded_elf le = {0};
+    char seen[1024];
+    int pid = source->pid;
+    int rc;
+    *out = NULL;
     t = calloc(1, sizeof *t);
-    if (!t)
+    if (!t) {
+        pydbg__reader_destroy(source->reader);
         return pydbg__fail(err, PYDBG_ENOMEM, "out of memory");
+    }
     t->pid = pid;
+    t->live = source->live;
+    t->reader = source->reader;
     t->pthread_tid_offset = -1;
     rc = pydbg__code_cache_new(&t->codes);
     if (rc != PYDBG_OK) {
         rc = pydbg__fail(err, rc, "out of memory");
         goto fail;
     }
-    rc = pydbg__maps_read(&maps, pid, err);
-    if (rc == PYDBG_EPERM) {
-        rc = pydbg__fail(err, rc, "cannot read the memory map of process %d: %s", pid,
-                         permission_hint);
-        goto fail;
-    }
-    if (rc != PYDBG_OK)
-        goto fail;
-    rc = pydbg__reader_open_process(&t->reader, pid, force_proc_mem);
-    if (rc != PYDBG_OK) {
-        rc = pydbg__fail(err, rc, "cannot open the memory of process %d: %s", pid,
-                         rc == PYDBG_EPERM ? permission_hint : pydbg_strerror(rc));
-        goto fail;
-    }
-    rc = find_interpreter(t, &maps, &le, seen, sizeof seen);
+    rc = find_interpreter(source, &le, seen, sizeof seen);
     if (rc != PYDBG_OK) {
         rc = pydbg__fail(err, PYDBG_ENOTPYTHON,
                          "process %d is not a Python process: no CPython interpreter in its "
                          "mapped files%s%s",
                          pid, seen[0] ? " (looked in " : "", seen[0] ? seen : "");
-        if (seen[0] && strlen(err->message) + 2 < sizeof err->message)
+        if (err && seen[0] && strlen(err->message) + 2 < sizeof err->message) {
             strcat(err->message, ")");
-        pydbg__set_last_error(err->message);
+            pydbg__set_last_error(err->message);
+        }
         goto fail;
     }
     snprintf(t->interpreter_path, sizeof t->interpreter_path, "%s", le.path);
@@ -379,13 +407,11 @@ int pydbg__target_open(pydbg__target **out, int pid, int force_proc_mem, pydbg__
         goto fail;
     }
     pydbg__elf_close(le.elf);
-    pydbg__maps_free(&maps);
     *out = t;
     return PYDBG_OK;
 fail:
     if (le.elf)
         pydbg__elf_close(le.elf);
-    pydbg__maps_free(&maps);
     pydbg__target_close(t);
     return rc;
 }

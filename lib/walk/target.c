@@ -38,6 +38,9 @@ int32_t pydbg__span(const int32_t *offsets, size_t count)
 
 int pydbg__target_pause(pydbg__target *target)
 {
+    if (!target->live)
+        return pydbg__fail(&target->error, PYDBG_ENOTSUP,
+                           "a core file cannot be paused (it is not running)");
     if (target->pause_depth > 0) {
         target->pause_depth++;
         return PYDBG_OK;

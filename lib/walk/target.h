@@ -31,6 +31,7 @@ typedef struct pydbg__type_addresses {
 
 typedef struct pydbg__target {
     int pid;
+    int live; /* a live process (not a core file) */
     pydbg__reader *reader;
     pydbg__layout layout;
     uint32_t hexversion;
@@ -56,6 +57,22 @@ typedef struct pydbg__target {
 
 /* Finds the interpreter in live process `pid` and prepares to walk it. */
 int pydbg__target_open(pydbg__target **out, int pid, int force_proc_mem, pydbg__error *err);
+
+/* Where a target's memory and files come from: a live process, or a core file
+ * (which brings its own reader and mappings). */
+typedef struct pydbg__target_source {
+    int pid;                     /* the process, live or the one a core came from */
+    int live;                    /* 1: a live process (pausing, /proc) */
+    pydbg__reader *reader;       /* taken over by the target, even on failure */
+    const struct pydbg__maps *maps; /* its mappings (borrowed) */
+    const char *file_root;       /* prefix of mapped files' paths ("/proc/PID/root"), or NULL */
+    const char *executable;      /* the main executable's path as mapped, or NULL */
+    const char *executable_file; /* where to open the executable instead, or NULL */
+} pydbg__target_source;
+
+/* Finds the interpreter in the mappings of `source` and prepares to walk it. */
+int pydbg__target_open_source(pydbg__target **out, const pydbg__target_source *source,
+                              pydbg__error *err);
 void pydbg__target_close(pydbg__target *target);
 
 int pydbg__target_pause(pydbg__target *target);

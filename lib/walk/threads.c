@@ -211,7 +211,7 @@ static void calibrate_pthread_tid(pydbg__target *t, const pydbg__thread_list *li
 
 static void infer_native_ids(pydbg__target *t, pydbg__thread_list *list)
 {
-    if (t->layout.tstate.native_thread_id >= 0)
+    if (t->layout.tstate.native_thread_id >= 0 || !t->live)
         return;
     if (t->pthread_tid_offset < 0)
         calibrate_pthread_tid(t, list);
