@@ -4,14 +4,18 @@
 Each target script (targets/) builds a scenario, records its own ground truth from
 the inside (pydbg_gt.py) and blocks for ever. This driver starts every scenario under
 every interpreter it finds, waits for the ground truth, runs
-`pydebug dump --pid PID --format json` (and `--format text`, and the paused mode when
-the tool has one) and compares thread by thread, frame by frame. It also checks the
-documented exit codes of the error cases.
+`pydebug dump --pid PID --format json` and `--format text`, and compares thread by
+thread, frame by frame. Where `pydebug dump --help` offers them it also checks the
+paused mode, --max-depth and --no-thread-names. Then, per interpreter: dumps of a
+process that exits while being dumped ("exiting") and of a process whose threads and
+stacks never stand still ("churn"); and once: the documented exit codes.
 
-Prints a table of versions x scenarios (PASS / FAIL / SKIP with the reason) and exits
-1 if anything failed or no interpreter ran at all.
+Prints a table of versions x checks (PASS / FAIL / SKIP, with the reasons below it)
+and exits 1 if anything failed or no interpreter ran at all.
 
-Standard library only; run with /usr/bin/python3.
+Standard library only; run with /usr/bin/python3:
+    run_integration.py --pydebug BUILD/cli/pydebug [--python PY]... [--scenario S]...
+Without --pydebug only the targets and their ground truth are checked.
 """
 import argparse
 import ast

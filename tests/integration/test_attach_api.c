@@ -81,7 +81,7 @@ typedef struct target {
 static target targets[MAX_TARGETS];
 static size_t target_count;
 static char workdir[64];
-static char test_names[MAX_TARGETS][PATH_MAX + 32];
+static char test_names[MAX_TARGETS][300];
 
 static char *dup_or_null(const char *s)
 {
@@ -895,7 +895,7 @@ int main(void)
     struct CMUnitTest tests[MAX_TARGETS + 5];
     size_t n = 0;
     for (size_t i = 0; i < target_count; i++) {
-        snprintf(test_names[i], sizeof test_names[i], "attach+capture %s", targets[i].python);
+        snprintf(test_names[i], sizeof test_names[i], "attach+capture %.256s", targets[i].python);
         tests[n++] = (struct CMUnitTest){test_names[i], test_version, NULL, NULL, &targets[i]};
     }
     tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_pause_resume);
