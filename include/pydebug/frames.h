@@ -67,7 +67,8 @@ typedef struct pydbg_capture_options {
  * @return #PYDBG_OK even if some threads could only be read in part (see
  *         pydbg_thread_error()); #PYDBG_EEXITED if the process is gone;
  *         #PYDBG_ECORRUPT if not even the thread list could be read
- *         consistently; #PYDBG_EPERM if pausing was asked and not allowed.
+ *         consistently; #PYDBG_EPERM if pausing was asked and not allowed;
+ *         #PYDBG_ESTATE if pausing was asked and another debugger traces the process.
  * @note Not thread-safe for the same @p process.
  */
 PYDBG_API int pydbg_stacks_capture(pydbg_stacks **out, pydbg_process *process,

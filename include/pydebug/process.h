@@ -88,7 +88,10 @@ PYDBG_API void pydbg_process_close(pydbg_process *process);
  * same permission as a debugger. Calls nest: each pause needs one resume.
  * Threads created while paused are caught on the next pause.
  *
- * @return #PYDBG_OK, #PYDBG_EPERM, #PYDBG_EEXITED.
+ * @return #PYDBG_OK; #PYDBG_EPERM if ptrace is not allowed (the message says
+ *         what to do); #PYDBG_ESTATE if another debugger already traces the
+ *         process (the message names it); #PYDBG_EEXITED; #PYDBG_ENOTSUP for a
+ *         core file.
  * @note Not thread-safe for the same handle.
  */
 PYDBG_API int pydbg_process_pause(pydbg_process *process);

@@ -105,6 +105,7 @@ PYDBG_API int pydbg_tb_parser_new(pydbg_tb_parser **out, const pydbg_tb_parser_o
  * @brief Frees a parser, and the tracebacks it decoded that were not taken with
  *        pydbg_tb_parser_next().
  * @param parser a parser, or NULL (no-op).
+ * @note Not thread-safe for the same parser.
  */
 PYDBG_API void pydbg_tb_parser_free(pydbg_tb_parser *parser);
 
@@ -152,6 +153,7 @@ PYDBG_API uint64_t pydbg_tb_parser_line_count(const pydbg_tb_parser *parser);
 /**
  * @brief The detail of the last failure on the parser, "" when none.
  * @return a string owned by the parser, valid until its next call.
+ * @note Not thread-safe for the same parser.
  */
 PYDBG_API const char *pydbg_tb_parser_errmsg(const pydbg_tb_parser *parser);
 
@@ -168,6 +170,7 @@ PYDBG_API int pydbg_traceback_parse(pydbg_traceback **out, const char *text, siz
 /**
  * @brief Frees a traceback and everything borrowed from it.
  * @param tb a traceback, or NULL (no-op).
+ * @note Not thread-safe for the same traceback.
  */
 PYDBG_API void pydbg_traceback_free(pydbg_traceback *tb);
 
@@ -194,13 +197,15 @@ PYDBG_API int pydbg_traceback_truncated(const pydbg_traceback *tb);
 
 /**
  * @brief The log prefix found on the traceback's first line ("" when none).
- * @return a string borrowed from the traceback. @note Thread-safe.
+ * @return a string borrowed from the traceback, valid until pydbg_traceback_free().
+ * @note Thread-safe.
  */
 PYDBG_API const char *pydbg_traceback_prefix(const pydbg_traceback *tb);
 
 /**
  * @brief For a ::PYDBG_TB_KIND_THREAD traceback, the thread header line as printed
  *        (`Current thread 0x… (most recent call first):`); NULL otherwise.
+ * @return a string borrowed from the traceback, valid until pydbg_traceback_free().
  * @note Thread-safe.
  */
 PYDBG_API const char *pydbg_traceback_thread_header(const pydbg_traceback *tb);
@@ -214,6 +219,7 @@ PYDBG_API uint64_t pydbg_traceback_thread_id(const pydbg_traceback *tb);
 
 /**
  * @brief For a `pydebug dump` thread block, the thread name quoted in its header; else NULL.
+ * @return a string borrowed from the traceback, valid until pydbg_traceback_free().
  * @note Thread-safe.
  */
 PYDBG_API const char *pydbg_traceback_thread_name(const pydbg_traceback *tb);
@@ -239,6 +245,7 @@ PYDBG_API const pydbg_tb_exception *pydbg_traceback_exception(const pydbg_traceb
 /**
  * @brief The exception type as printed ("KeyError", "requests.exceptions.HTTPError"),
  *        or NULL for a thread block and for a traceback cut before its exception line.
+ * @return a string borrowed from the traceback, valid until pydbg_traceback_free().
  * @note Thread-safe.
  */
 PYDBG_API const char *pydbg_tb_exception_type(const pydbg_tb_exception *exc);
@@ -249,6 +256,7 @@ PYDBG_API const char *pydbg_tb_exception_type(const pydbg_tb_exception *exc);
  *
  * Notes added with `add_note()` (3.11+) are printed after the message and
  * cannot be told apart from it: they are part of it here.
+ * @return a string borrowed from the traceback, valid until pydbg_traceback_free().
  * @note Thread-safe.
  */
 PYDBG_API const char *pydbg_tb_exception_message(const pydbg_tb_exception *exc);
@@ -336,18 +344,27 @@ PYDBG_API const pydbg_tb_exception *pydbg_tb_block_exception(const pydbg_tb_bloc
  */
 PYDBG_API int pydbg_tb_block_depth_limited(const pydbg_tb_block *block);
 
-/** @brief The frame's file name as printed ("???" when faulthandler had none). @note Thread-safe. */
+/**
+ * @brief The frame's file name as printed ("???" when faulthandler had none).
+ * @return a string borrowed from the traceback, valid until pydbg_traceback_free().
+ * @note Thread-safe.
+ */
 PYDBG_API const char *pydbg_tb_frame_filename(const pydbg_tb_frame *frame);
 
 /** @brief The frame's line number, -1 when printed as "None" or "???". @note Thread-safe. */
 PYDBG_API int pydbg_tb_frame_line(const pydbg_tb_frame *frame);
 
-/** @brief The frame's function name as printed. @note Thread-safe. */
+/**
+ * @brief The frame's function name as printed.
+ * @return a string borrowed from the traceback, valid until pydbg_traceback_free().
+ * @note Thread-safe.
+ */
 PYDBG_API const char *pydbg_tb_frame_function(const pydbg_tb_frame *frame);
 
 /**
  * @brief The frame's source line as printed, stripped; NULL when none was printed.
  *        (3.13+ may print several lines of one expression: this is the first.)
+ * @return a string borrowed from the traceback, valid until pydbg_traceback_free().
  * @note Thread-safe.
  */
 PYDBG_API const char *pydbg_tb_frame_source(const pydbg_tb_frame *frame);
@@ -355,6 +372,7 @@ PYDBG_API const char *pydbg_tb_frame_source(const pydbg_tb_frame *frame);
 /**
  * @brief The 3.11+ marker line under the source (`~~~^^^`), without the
  *        4-space indent and aligned with pydbg_tb_frame_source(); NULL when none.
+ * @return a string borrowed from the traceback, valid until pydbg_traceback_free().
  * @note Thread-safe.
  */
 PYDBG_API const char *pydbg_tb_frame_marker(const pydbg_tb_frame *frame);
@@ -401,7 +419,11 @@ PYDBG_API int pydbg_traceback_format(char **out, size_t *out_length, const pydbg
 PYDBG_API int pydbg_traceback_format_into(char *buffer, size_t size, size_t *needed,
                                           const pydbg_traceback *tb, int format);
 
-/** @brief Frees a string returned by a libpydebug formatter; NULL is a no-op. */
+/**
+ * @brief Frees a string returned by a libpydebug formatter; NULL is a no-op.
+ * @param string the string to free.
+ * @note Thread-safe.
+ */
 PYDBG_API void pydbg_tb_string_free(char *string);
 
 /* ---- line tables --------------------------------------------------------------------- */

@@ -107,7 +107,9 @@ static int capture(pydbg__target *t, const pydbg_capture_options *opts, pydbg_st
     }
     for (size_t i = 0; i < list.count; i++) {
         const pydbg__thread_rec *rec = &list.items[i];
-        pydbg_thread *thread = &s->threads[i];
+        pydbg_thread *thread = &s->threads[s->thread_count];
+        if (rec->unstarted)
+            continue;
         thread->interpreter_id = rec->interp_id;
         thread->ident = rec->ident;
         thread->native_id = rec->native_id;

@@ -570,10 +570,6 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
         int owner, line;
         if (pydbg__cycle_seen(&guard, frame))
             return PYDBG_ECORRUPT;
-        if (out->frame_count >= s->max_depth) {
-            out->truncated = 1;
-            return PYDBG_OK;
-        }
         if (frame >= track->chunk && frame + span <= track->chunk + track->chunk_length) {
             /* Frames of one chunk are pushed upwards: the caller is below. (The
              * top read with the thread state is not checked against: on 3.11 and
@@ -603,6 +599,11 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
             ((l->iframe_skip_owner_mask >> owner) & 1u)) {
             frame = pydbg__load_u64(local, l->iframe.previous);
             continue;
+        }
+        /* Checked only now: a stack that ends in shim frames is not cut. */
+        if (out->frame_count >= s->max_depth) {
+            out->truncated = 1;
+            return PYDBG_OK;
         }
         code_address = pydbg__load_u64(local, l->iframe.executable) & ~l->iframe_tag_mask;
         offset = (int64_t)(pydbg__load_u64(local, l->iframe.instr_ptr) -
@@ -832,6 +833,20 @@ static void scatter(plan *p)
     }
 }
 
+/* A thread state with no ident, or its creator's, is a thread not started
+ * yet (see walk/threads.c): kept to check the list, not reported. */
+static int unstarted(const pydbg__sampler *s, size_t index)
+{
+    const pydbg__thread_track *track = &s->tracks[index];
+    if (track->ident == 0)
+        return 1;
+    for (size_t j = 0; j < s->track_count; j++)
+        if (j != index && s->tracks[j].ident == track->ident &&
+            s->tracks[j].interp == track->interp && j > index)
+            return 1;
+    return 0;
+}
+
 static void forget_predictions(pydbg__sampler *s)
 {
     for (size_t i = 0; i < s->track_count; i++) {
@@ -927,7 +942,9 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
         } else if (rc != PYDBG_OK) {
             break;
         }
-        if (((s->flags & PYDBG_SAMPLER_GIL_ONLY) && thread->holds_gil != 1) ||
+        if ((thread->frame_count == 0 && thread->error == PYDBG_OK &&
+             unstarted(s, i)) ||
+            ((s->flags & PYDBG_SAMPLER_GIL_ONLY) && thread->holds_gil != 1) ||
             ((s->flags & PYDBG_SAMPLER_RUNNING_ONLY) &&
              thread->state != PYDBG_THREAD_STATE_RUNNING)) {
             s->frame_count = first;

@@ -131,8 +131,6 @@ static int walk_interpreter_frames(pydbg__target *t, uint64_t frame, size_t max_
             return stop(t, stack, pydbg__fail(&t->error, PYDBG_ECORRUPT,
                                               "frame chain loops at 0x%llx",
                                               (unsigned long long)frame));
-        if (at_depth_bound(stack, max_depth))
-            return PYDBG_OK;
         rc = pydbg__target_read(t, frame, local, (size_t)span, "interpreter frame");
         if (rc != PYDBG_OK)
             return stop(t, stack, rc);
@@ -144,6 +142,9 @@ static int walk_interpreter_frames(pydbg__target *t, uint64_t frame, size_t max_
             frame = pydbg__load_u64(local, l->iframe.previous);
             continue;
         }
+        /* Checked only now: a stack that ends in shim frames is not cut. */
+        if (at_depth_bound(stack, max_depth))
+            return PYDBG_OK;
         rc = pydbg__code_lookup(t, code_address, &code);
         if (rc == PYDBG_ENOMEM)
             return rc;

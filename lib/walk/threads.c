@@ -227,6 +227,25 @@ static void infer_native_ids(pydbg__target *t, pydbg__thread_list *list)
     }
 }
 
+/* A thread state is created by the thread that starts a new thread, before
+ * the new one runs: until then it has no ident (3.12+) or carries its
+ * creator's (up to 3.11), and no frames. Such a state is not a thread yet:
+ * it is marked, and left out of what is reported. */
+static void mark_unstarted(pydbg__thread_list *list)
+{
+    for (size_t i = 0; i < list->count; i++) {
+        pydbg__thread_rec *rec = &list->items[i];
+        int unstarted = rec->ident == 0 && rec->top_frame == 0;
+        for (size_t j = 0; j < list->count && !unstarted; j++)
+            unstarted = j != i && rec->top_frame == 0 && list->items[j].ident == rec->ident &&
+                        list->items[j].interp == rec->interp &&
+                        (list->items[j].top_frame != 0 || j > i);
+        rec->unstarted = unstarted;
+        if (unstarted)
+            rec->is_main = 0;
+    }
+}
+
 int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list)
 {
     uint64_t interp, global_holder, main_ident = 0;
@@ -318,6 +337,7 @@ int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list)
             return pydbg__fail(&t->error, PYDBG_ECORRUPT, "interpreter list loops");
         interp = next_interp;
     }
+    mark_unstarted(list);
     infer_native_ids(t, list);
     return PYDBG_OK;
 }

@@ -16,6 +16,7 @@ typedef struct pydbg__thread_rec {
     int is_main;
     int holds_gil;      /* 1, 0, or -1 unknown */
     uint64_t top_frame; /* innermost frame, 0 if the thread runs no Python code */
+    int unstarted;      /* a thread state whose thread has not started yet */
 } pydbg__thread_rec;
 
 typedef struct pydbg__thread_list {
