@@ -275,6 +275,11 @@ static void resolve_roots(pydbg__target *t, const loaded_elf *le)
     t->types.module = symbol_address(le, "PyModule_Type");
     t->types.long_ = symbol_address(le, "PyLong_Type");
     t->types.int_ = py2 ? symbol_address(le, "PyInt_Type") : 0;
+    /* 2.7 names its unicode functions after the build's Py_UNICODE width. */
+    t->py2_unicode_width = !py2                                               ? 0
+                           : symbol_address(le, "PyUnicodeUCS4_FromString") ? 4
+                           : symbol_address(le, "PyUnicodeUCS2_FromString") ? 2
+                                                                            : 0;
 }
 
 /* Classifies why /proc/PID is not usable. */
@@ -356,6 +361,15 @@ int pydbg__target_open_source(pydbg__target **out, const pydbg__target_source *s
     t->live = source->live;
     t->reader = source->reader;
     t->pthread_tid_offset = -1;
+    if (source->task_id_count && source->task_ids) {
+        t->task_ids = malloc(source->task_id_count * sizeof *t->task_ids);
+        if (!t->task_ids) {
+            rc = pydbg__fail(err, PYDBG_ENOMEM, "out of memory");
+            goto fail;
+        }
+        memcpy(t->task_ids, source->task_ids, source->task_id_count * sizeof *t->task_ids);
+        t->task_id_count = source->task_id_count;
+    }
     rc = pydbg__code_cache_new(&t->codes);
     if (rc != PYDBG_OK) {
         rc = pydbg__fail(err, rc, "out of memory");

@@ -59,11 +59,19 @@ static void units_to_utf8(const unsigned char *data, size_t count, unsigned kind
     for (size_t i = 0; i < count; i++) {
         uint32_t cp;
         size_t n;
-        if (kind == 1)
+        if (kind == 1) {
             cp = data[i];
-        else if (kind == 2)
+        } else if (kind == 2) {
             cp = (uint32_t)data[2 * i] | (uint32_t)data[2 * i + 1] << 8;
-        else
+            /* A surrogate pair (2.7 narrow builds) is one character. */
+            if (cp >= 0xD800 && cp < 0xDC00 && i + 1 < count) {
+                uint32_t low = (uint32_t)data[2 * i + 2] | (uint32_t)data[2 * i + 3] << 8;
+                if (low >= 0xDC00 && low < 0xE000) {
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                    i++;
+                }
+            }
+        } else
             cp = pydbg__load_u32(data, (int32_t)(4 * i));
         n = put_utf8(out + used, capacity - 1 - used, cp);
         if (n == 0) {
@@ -85,31 +93,84 @@ static int read_rest(pydbg__target *t, uint64_t address, unsigned char *local, s
     return pydbg__target_read(t, address + have, local + have, length - have, "string data");
 }
 
+/* Cuts `length` bytes of UTF-8 back to a character boundary. */
+static size_t utf8_boundary(const unsigned char *text, size_t length)
+{
+    size_t end = length;
+    /* Step back over continuation bytes, then check the lead byte's length. */
+    while (end > 0 && (text[end - 1] & 0xC0) == 0x80 && length - end < 3)
+        end--;
+    if (end > 0 && text[end - 1] >= 0xC0) {
+        size_t need = text[end - 1] >= 0xF0 ? 4 : text[end - 1] >= 0xE0 ? 3 : 2;
+        if (length - (end - 1) < need)
+            return end - 1;
+    }
+    return length;
+}
+
 static int read_py2_string(pydbg__target *t, uint64_t address, const unsigned char *head,
                            size_t have, char *out, size_t capacity, int *truncated)
 {
     const pydbg__layout *l = &t->layout;
     int64_t size = (int64_t)pydbg__load_u64(head, l->bytes.ob_size);
-    unsigned char local[PYDBG__MAX_STRING_BYTES];
-    size_t take;
+    unsigned char local[STRING_FIRST_READ + PYDBG__MAX_STRING_BYTES];
+    size_t take, header = (size_t)l->bytes.ob_sval;
     int rc;
-    if (size < 0 || size > (int64_t)1 << 30)
+    if (size < 0 || size > (int64_t)1 << 30 || header > STRING_FIRST_READ)
         return pydbg__fail(&t->error, PYDBG_ECORRUPT, "string at 0x%llx has length %lld",
                            (unsigned long long)address, (long long)size);
     take = (size_t)size;
-    if (take > capacity - 1) {
-        take = capacity - 1;
+    if (take > capacity - 1 || take > PYDBG__MAX_STRING_BYTES) {
+        take = capacity - 1 < PYDBG__MAX_STRING_BYTES ? capacity - 1 : PYDBG__MAX_STRING_BYTES;
         *truncated = 1;
     }
-    if (take > sizeof local)
-        take = sizeof local;
     memcpy(local, head, have < sizeof local ? have : sizeof local);
-    rc = read_rest(t, address, local, have, (size_t)l->bytes.ob_sval + take);
+    rc = read_rest(t, address, local, have < sizeof local ? have : sizeof local, header + take);
     if (rc != PYDBG_OK)
         return rc;
-    /* 2.7 byte strings are printed as they are: they are UTF-8 in practice. */
-    memcpy(out, local + l->bytes.ob_sval, take);
+    /* 2.7 byte strings are printed as they are (UTF-8 in practice); a cut one
+     * is cut at a character boundary. */
+    if (*truncated)
+        take = utf8_boundary(local + header, take);
+    memcpy(out, local + header, take);
     out[take] = '\0';
+    return PYDBG_OK;
+}
+
+/* 2.7's unicode object (Include/unicodeobject.h of 2.7, frozen): the text is a
+ * separate buffer of Py_UNICODE, 2 or 4 bytes wide depending on the build. */
+#define PY2_UNICODE_LENGTH 16
+#define PY2_UNICODE_STR 24
+
+static int read_py2_unicode(pydbg__target *t, uint64_t address, const unsigned char *head,
+                            char *out, size_t capacity, int *truncated)
+{
+    unsigned char data[PYDBG__MAX_STRING_BYTES * 4];
+    int64_t length = (int64_t)pydbg__load_u64(head, PY2_UNICODE_LENGTH);
+    uint64_t str = pydbg__load_u64(head, PY2_UNICODE_STR);
+    unsigned width = t->py2_unicode_width;
+    size_t count;
+    int rc, cut = 0;
+    if (width != 2 && width != 4)
+        return pydbg__fail(&t->error, PYDBG_ENOTSUP,
+                           "unicode object at 0x%llx: unknown Py_UNICODE width",
+                           (unsigned long long)address);
+    if (length < 0 || length > (int64_t)1 << 30)
+        return pydbg__fail(&t->error, PYDBG_ECORRUPT, "unicode at 0x%llx has length %lld",
+                           (unsigned long long)address, (long long)length);
+    count = (size_t)length;
+    if (count > capacity - 1 || count > PYDBG__MAX_STRING_BYTES) {
+        count = capacity - 1 < PYDBG__MAX_STRING_BYTES ? capacity - 1 : PYDBG__MAX_STRING_BYTES;
+        *truncated = 1;
+    }
+    if (count) {
+        rc = pydbg__target_read(t, str, data, count * width, "unicode data");
+        if (rc != PYDBG_OK)
+            return rc;
+    }
+    units_to_utf8(data, count, width, out, capacity, &cut);
+    if (cut)
+        *truncated = 1;
     return PYDBG_OK;
 }
 
@@ -136,13 +197,12 @@ int pydbg__obj_read_string(pydbg__target *t, uint64_t address, char *out, size_t
 
     if (l->string_model == PYDBG__STRINGS_PY2 && type == t->types.bytes)
         return read_py2_string(t, address, local, have, out, capacity, truncated);
-    if (l->string_model == PYDBG__STRINGS_PY2 || type != t->types.str) {
-        /* 2.7's unicode objects keep a separate buffer; names never use them. */
-        if (type != t->types.str || l->unicode.state < 0)
-            return pydbg__fail(&t->error, PYDBG_ECORRUPT,
-                               "object at 0x%llx is not a string (type 0x%llx)",
-                               (unsigned long long)address, (unsigned long long)type);
-    }
+    if (type != t->types.str)
+        return pydbg__fail(&t->error, PYDBG_ECORRUPT,
+                           "object at 0x%llx is not a string (type 0x%llx)",
+                           (unsigned long long)address, (unsigned long long)type);
+    if (l->string_model == PYDBG__STRINGS_PY2)
+        return read_py2_unicode(t, address, local, out, capacity, truncated);
     {
         uint32_t state = pydbg__load_u32(local, l->unicode.state);
         int64_t length = (int64_t)pydbg__load_u64(local, l->unicode.length);
@@ -210,7 +270,11 @@ int pydbg__obj_read_u64(pydbg__target *t, uint64_t address, uint64_t *value)
         return rc;
     type = pydbg__load_u64(local, l->object.ob_type);
     if (l->long_model == PYDBG__LONG_PY2_INT && type == t->types.int_) {
-        *value = pydbg__load_u64(local, l->pylong.py2_int_ival);
+        int64_t ival = (int64_t)pydbg__load_u64(local, l->pylong.py2_int_ival);
+        if (ival < 0)
+            return pydbg__fail(&t->error, PYDBG_ECORRUPT, "int at 0x%llx is negative",
+                               (unsigned long long)address);
+        *value = (uint64_t)ival;
         return PYDBG_OK;
     }
     if (type != t->types.long_)
@@ -229,7 +293,7 @@ int pydbg__obj_read_u64(pydbg__target *t, uint64_t address, uint64_t *value)
             negative = size < 0;
             ndigits = (uint64_t)(negative ? -size : size);
         }
-        if (negative || bits == 0 || ndigits * bits > 64 + bits ||
+        if (negative || (bits != 15 && bits != 30) ||
             (size_t)l->pylong.digits + ndigits * 4 > sizeof local)
             return pydbg__fail(&t->error, PYDBG_ECORRUPT,
                                "int at 0x%llx does not fit in 64 bits",
@@ -238,6 +302,10 @@ int pydbg__obj_read_u64(pydbg__target *t, uint64_t address, uint64_t *value)
             uint32_t digit = bits == 15 ? (uint32_t)(local[l->pylong.digits + 2 * i] |
                                                      local[l->pylong.digits + 2 * i + 1] << 8)
                                         : pydbg__load_u32(local, l->pylong.digits + 4 * (int)i);
+            if (result > (UINT64_MAX >> bits))
+                return pydbg__fail(&t->error, PYDBG_ECORRUPT,
+                                   "int at 0x%llx does not fit in 64 bits",
+                                   (unsigned long long)address);
             result = (result << bits) | digit;
         }
         *value = result;
@@ -341,6 +409,89 @@ static int visit_keys(pydbg__target *t, uint64_t keys, uint64_t values, pydbg__d
     return PYDBG_OK;
 }
 
+/* 3.11+: a split table's values are an array the keys share with the type;
+ * which entries an object holds, and in which order, is recorded next to its
+ * values: in 3.11 and 3.12 as bytes before the array (count at values[-2],
+ * entry indices at values[-3 - i]), from 3.13 in the PyDictValues header
+ * (capacity, size) with the indices after the capacity values. */
+#define MAX_SPLIT_ENTRIES 256
+
+static int visit_split_values(pydbg__target *t, uint64_t keys, uint64_t values,
+                              pydbg__dict_visitor visit, void *ctx)
+{
+    const pydbg__layout *l = &t->layout;
+    const int32_t fields[] = {l->dictkeys.dk_log2_index_bytes, l->dictkeys.dk_kind,
+                              l->dictkeys.dk_nentries, l->dictkeys.dk_indices};
+    unsigned char head[128], order[MAX_SPLIT_ENTRIES], entries[MAX_SPLIT_ENTRIES * 24];
+    uint64_t slots[MAX_SPLIT_ENTRIES];
+    uint64_t nentries, entry_base, entry_size, array;
+    size_t count, capacity;
+    int32_t span = pydbg__span(fields, sizeof fields / sizeof fields[0]);
+    int rc;
+    if (span > (int32_t)sizeof head)
+        return pydbg__fail(&t->error, PYDBG_ECORRUPT, "dict keys layout too large");
+    rc = pydbg__target_read(t, keys, head, (size_t)span, "shared keys");
+    if (rc != PYDBG_OK)
+        return rc;
+    nentries = pydbg__load_u64(head, l->dictkeys.dk_nentries);
+    if (nentries > MAX_SPLIT_ENTRIES || head[l->dictkeys.dk_log2_index_bytes] > 16)
+        return pydbg__fail(&t->error, PYDBG_ECORRUPT, "shared keys at 0x%llx: %llu entries",
+                           (unsigned long long)keys, (unsigned long long)nentries);
+    entry_size = head[l->dictkeys.dk_kind] == 0 ? 24 : 16;
+    entry_base = keys + (uint64_t)l->dictkeys.dk_indices +
+                 ((uint64_t)1 << head[l->dictkeys.dk_log2_index_bytes]);
+    if (l->dictkeys.values_array > 0) { /* 3.13+ */
+        unsigned char header[4];
+        rc = pydbg__target_read(t, values, header, sizeof header, "dict values header");
+        if (rc != PYDBG_OK)
+            return rc;
+        capacity = header[0];
+        count = header[1];
+        array = values + (uint64_t)l->dictkeys.values_array;
+        if (count > capacity)
+            return pydbg__fail(&t->error, PYDBG_ECORRUPT, "dict values at 0x%llx: %zu of %zu",
+                               (unsigned long long)values, count, capacity);
+        if (count)
+            rc = pydbg__target_read(t, array + capacity * 8, order, count, "insertion order");
+    } else { /* 3.11, 3.12 */
+        unsigned char size_byte;
+        rc = pydbg__target_read(t, values - 2, &size_byte, 1, "dict values size");
+        if (rc != PYDBG_OK)
+            return rc;
+        count = size_byte;
+        capacity = nentries;
+        array = values;
+        if (count) {
+            unsigned char reversed[MAX_SPLIT_ENTRIES];
+            rc = pydbg__target_read(t, values - 2 - count, reversed, count, "insertion order");
+            for (size_t i = 0; rc == PYDBG_OK && i < count; i++)
+                order[i] = reversed[count - 1 - i];
+        }
+    }
+    if (rc != PYDBG_OK || count == 0)
+        return rc;
+    rc = pydbg__target_read(t, entry_base, entries, (size_t)(nentries * entry_size),
+                            "shared key entries");
+    if (rc == PYDBG_OK)
+        rc = pydbg__target_read(t, array, slots, capacity * 8, "dict values");
+    if (rc != PYDBG_OK)
+        return rc;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t key, value;
+        if (order[i] >= nentries || order[i] >= capacity)
+            return pydbg__fail(&t->error, PYDBG_ECORRUPT, "dict values at 0x%llx: bad order",
+                               (unsigned long long)values);
+        key = pydbg__load_u64(entries, (int32_t)(order[i] * entry_size + (entry_size == 24 ? 8 : 0)));
+        value = slots[order[i]];
+        if (key && value) {
+            rc = visit(t, key, value, ctx);
+            if (rc != 0)
+                return rc < 0 ? rc : PYDBG_OK;
+        }
+    }
+    return PYDBG_OK;
+}
+
 int pydbg__dict_visit(pydbg__target *t, uint64_t address, pydbg__dict_visitor visit, void *ctx)
 {
     const pydbg__layout *l = &t->layout;
@@ -362,8 +513,8 @@ int pydbg__dict_visit(pydbg__target *t, uint64_t address, pydbg__dict_visitor vi
     {
         uint64_t keys = pydbg__load_u64(dict, l->dict.ma_keys);
         uint64_t values = pydbg__load_u64(dict, l->dict.ma_values);
-        if (values)
-            values += (uint64_t)l->dictkeys.values_array;
+        if (values && l->dict_model == PYDBG__DICT_311)
+            return visit_split_values(t, keys, values, visit, ctx);
         return visit_keys(t, keys, values, visit, ctx);
     }
 }
@@ -416,8 +567,9 @@ static int get_attr_from_values(pydbg__target *t, uint64_t type, uint64_t values
         return rc;
     if (keys == 0)
         return PYDBG_ENOTFOUND;
-    rc = visit_keys(t, keys, values + (uint64_t)t->layout.dictkeys.values_array, match_key,
-                    &lookup);
+    rc = t->layout.dict_model == PYDBG__DICT_311
+             ? visit_split_values(t, keys, values, match_key, &lookup)
+             : visit_keys(t, keys, values, match_key, &lookup);
     if (rc != PYDBG_OK)
         return rc;
     if (!lookup.found)

@@ -44,6 +44,7 @@ typedef struct pydbg__target {
     uint64_t tstate_current_var;  /* &_PyThreadState_Current (2.7, 3.6) */
     uint64_t main_thread_var;     /* &main_thread of signalmodule.c (2.7, 3.6) */
     pydbg__type_addresses types;
+    unsigned py2_unicode_width; /* 2.7: sizeof(Py_UNICODE), 2 or 4; 0 otherwise */
 
     /* Offset of the TID in glibc's struct pthread (before 3.11, where thread
      * states do not record it): -1 not yet calibrated, 0 not found. */
@@ -53,6 +54,11 @@ typedef struct pydbg__target {
     pydbg__pause *pause;
     int pause_depth;
     pydbg__error error;
+
+    /* The TIDs of a target that is not live (a core's threads), where
+     * /proc/PID/task cannot tell them; owned. */
+    int32_t *task_ids;
+    size_t task_id_count;
 } pydbg__target;
 
 /* Finds the interpreter in live process `pid` and prepares to walk it. */
@@ -68,6 +74,8 @@ typedef struct pydbg__target_source {
     const char *file_root;       /* prefix of mapped files' paths ("/proc/PID/root"), or NULL */
     const char *executable;      /* the main executable's path as mapped, or NULL */
     const char *executable_file; /* where to open the executable instead, or NULL */
+    const int32_t *task_ids;     /* not live: the process's TIDs (copied), or NULL */
+    size_t task_id_count;
 } pydbg__target_source;
 
 /* Finds the interpreter in the mappings of `source` and prepares to walk it. */

@@ -302,6 +302,8 @@ static int parse(dump_image *image)
                         image->types.long_ = v;
                     else if (strcmp(r->field[i], "int") == 0)
                         image->types.int_ = v;
+                    else if (strcmp(r->field[i], "unicode_width") == 0)
+                        image->py2_unicode_width = (unsigned)v;
                     *eq = '=';
                 }
             }
@@ -372,6 +374,7 @@ pydbg__target *dump_image_target(const dump_image *image)
     t->hexversion = (uint32_t)image->major << 24 | (uint32_t)image->minor << 16;
     snprintf(t->version, sizeof t->version, "%d.%d", image->major, image->minor);
     t->types = image->types;
+    t->py2_unicode_width = image->py2_unicode_width;
     t->pthread_tid_offset = 0; /* no /proc/PID/task to calibrate against */
     for (size_t i = 0; i < image->region_count; i++) {
         const struct dump_region *r = &image->regions[i];

@@ -28,6 +28,7 @@ typedef struct dump_image {
     const pydbg__layout *layout;
     int major, minor;
     pydbg__type_addresses types;
+    unsigned py2_unicode_width; /* 2.7: sizeof(Py_UNICODE) */
     char *text;                     /* owned: the script's output, split in place */
     dump_record *records;           /* every line except the R (memory) ones */
     size_t record_count;

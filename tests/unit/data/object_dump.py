@@ -104,6 +104,10 @@ def obj(o, extra=64):
     except TypeError:
         size = 64
     block(id(o), size + extra, before=64)
+    if PY2 and isinstance(o, unicode):  # noqa: F821
+        # 2.7 unicode objects keep their text in a separate Py_UNICODE buffer
+        width = 4 if sys.maxunicode > 0xFFFF else 2
+        block(word(id(o) + 24), (len(o) + 1) * width)
     return id(o)
 
 
@@ -226,6 +230,8 @@ def types_line():
         t["str"] = id(unicode)  # noqa: F821
         t["bytes"] = id(str)
         t["int"] = id(int)
+        # sizeof(Py_UNICODE): 4 on wide (UCS4) builds, 2 on narrow ones.
+        t["unicode_width"] = 4 if sys.maxunicode > 0xFFFF else 2
     else:
         t["str"] = id(str)
         t["bytes"] = id(bytes)
