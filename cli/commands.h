@@ -15,6 +15,8 @@ enum {
 /* Each command gets argv with argv[0] = its name and returns the exit status. */
 int pydbg_cli_dump(int argc, char **argv);
 int pydbg_cli_traceback(int argc, char **argv);
+int pydbg_cli_record(int argc, char **argv);
+int pydbg_cli_top(int argc, char **argv);
 int pydbg_cli_snapshot(int argc, char **argv);
 int pydbg_cli_diff(int argc, char **argv);
 

@@ -55,6 +55,8 @@ typedef struct command {
 static const command commands[] = {
     {"dump", pydbg_cli_dump, "print every thread's Python stack of a live process"},
     {"traceback", pydbg_cli_traceback, "find and decode Python tracebacks in logs"},
+    {"record", pydbg_cli_record, "sample a live process's stacks into a profile file"},
+    {"top", pydbg_cli_top, "live view of the hottest functions of a live process"},
     {"snapshot", pydbg_cli_snapshot, "save a memory snapshot of a live process to a file"},
     {"diff", pydbg_cli_diff, "show what grew between two snapshots"},
 };
