@@ -119,6 +119,7 @@ static int walk_interpreter_frames(pydbg__target *t, uint64_t frame, size_t max_
     int32_t span = pydbg__span(fields, sizeof fields / sizeof fields[0]);
     pydbg__cycle_guard guard = PYDBG__CYCLE_GUARD_INIT;
     unsigned char local[256];
+    size_t visited = 0;
     if (span > (int32_t)sizeof local)
         return stop(t, stack, pydbg__fail(&t->error, PYDBG_ECORRUPT, "frame layout too large"));
     while (frame) {
@@ -131,6 +132,11 @@ static int walk_interpreter_frames(pydbg__target *t, uint64_t frame, size_t max_
             return stop(t, stack, pydbg__fail(&t->error, PYDBG_ECORRUPT,
                                               "frame chain loops at 0x%llx",
                                               (unsigned long long)frame));
+        /* Shim frames do not count toward the depth: bound them on their own
+         * (real stacks have at most one per Python frame). */
+        if (++visited > max_depth * 2 + 64)
+            return stop(t, stack, pydbg__fail(&t->error, PYDBG_ECORRUPT,
+                                              "more entry frames than Python frames: corrupt"));
         rc = pydbg__target_read(t, frame, local, (size_t)span, "interpreter frame");
         if (rc != PYDBG_OK)
             return stop(t, stack, rc);
