@@ -537,8 +537,10 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
     uint64_t frame, previous_in_chunk = UINT64_MAX;
     pydbg__cycle_guard guard = PYDBG__CYCLE_GUARD_INIT;
     unsigned char heap_frame[256];
-    *outside_count_out = 0;
+    size_t visited = 0;
     int rc;
+
+    *outside_count_out = 0;
 
     if (l->frame_model == PYDBG__IFRAME_313) {
         frame = pydbg__load_u64(track->state, l->tstate.frame);
@@ -568,7 +570,8 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
         uint64_t code_address, key;
         int64_t offset;
         int owner, line;
-        if (pydbg__cycle_seen(&guard, frame))
+        /* Shim frames do not count toward the depth: bound them on their own. */
+        if (pydbg__cycle_seen(&guard, frame) || ++visited > s->max_depth * 2 + 64)
             return PYDBG_ECORRUPT;
         if (frame >= track->chunk && frame + span <= track->chunk + track->chunk_length) {
             /* Frames of one chunk are pushed upwards: the caller is below. (The
