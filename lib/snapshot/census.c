@@ -60,6 +60,7 @@ typedef struct type_info {
     uint64_t basicsize, itemsize, flags, dictoffset;
     int kind;
     uint32_t slot_first, slot_count; /* offsets of __slots__ in census.slots */
+    int64_t shared_entries; /* attribute values of its instances (3.11+); -1 not read yet */
     uint64_t tracked_count, tracked_bytes, reached_count, reached_bytes;
 } type_info;
 
@@ -307,6 +308,7 @@ static int type_index(census *c, uint64_t address, uint32_t *index)
     ti->flags = pydbg__load_u64(head, l->type.tp_flags);
     ti->dictoffset = pydbg__load_u64(head, l->type.tp_dictoffset);
     ti->kind = kind_of(c, address);
+    ti->shared_entries = -1;
     if (ti->kind == K_OTHER && (ti->flags & l->sizes.flag_heaptype)) {
         size_t added = 0;
         ti->slot_first = (uint32_t)c->slot_count;
@@ -618,11 +620,17 @@ static int reach_dict_entry(pydbg__target *t, uint64_t key, uint64_t value, void
     return rc;
 }
 
-/* Attribute values kept without a dict (3.11+): `count` pointers at `values`. */
+/* Attribute values kept without a dict (3.11+): as many value pointers at
+ * `values` as the type's shared keys have entries (read once per type: they
+ * only grow, and a paused target does not change). */
 static int reach_values(census *c, uint64_t type, uint64_t values)
 {
     const pydbg__layout *l = c->l;
     uint64_t keys, nentries;
+    uint32_t index;
+    if (type_index(c, type, &index) == PYDBG_OK && c->types[index].shared_entries >= 0)
+        return reach_array(c, values + (uint64_t)l->dictkeys.values_array,
+                           (uint64_t)c->types[index].shared_entries, 8, 0);
     if (l->type.ht_cached_keys < 0 ||
         pydbg__read_ptr(c->t->reader, type + (uint64_t)l->type.ht_cached_keys, &keys) !=
             PYDBG_OK ||
@@ -633,6 +641,8 @@ static int reach_values(census *c, uint64_t type, uint64_t values)
         c->skipped_containers++;
         return PYDBG_OK;
     }
+    if (type_index(c, type, &index) == PYDBG_OK)
+        c->types[index].shared_entries = (int64_t)nentries;
     return reach_array(c, values + (uint64_t)l->dictkeys.values_array, nentries, 8, 0);
 }
 

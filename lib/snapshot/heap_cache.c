@@ -35,6 +35,10 @@ typedef struct heap_cache {
     size_t used;
     size_t bytes, limit;
     uint64_t chunk_reads, fallbacks;
+    /* The chunk of the last read: consecutive objects of a GC list are mostly
+     * in the same chunk, and this skips the hash lookup for them. */
+    uint64_t last_index;
+    const chunk *last;
 } heap_cache;
 
 static int cmp_range(const void *a, const void *b)
@@ -67,6 +71,7 @@ static size_t slot_of(uint64_t index, size_t slot_count)
 
 static void drop_all(heap_cache *c)
 {
+    c->last = NULL;
     for (size_t i = 0; i < c->slot_count; i++) {
         free(c->slots[i].data); /* NULL in free slots */
         c->slots[i].data = NULL;
@@ -96,6 +101,7 @@ static int grow_table(heap_cache *c)
     free(c->slots);
     c->slots = slots;
     c->slot_count = count;
+    c->last = NULL; /* the chunks moved */
     return PYDBG_OK;
 }
 
@@ -154,6 +160,8 @@ static int copy_cached(heap_cache *c, uint64_t address, unsigned char *out, size
             n = length;
         if (!ch || ch->lo == ch->hi || offset < ch->lo || offset + n > ch->hi)
             return 0;
+        c->last = ch;
+        c->last_index = ch->index;
         memcpy(out, ch->data + offset, n);
         out += n;
         address += n;
@@ -167,6 +175,13 @@ static int cache_read(pydbg__reader *reader, uint64_t address, void *buffer, siz
     heap_cache *c = (heap_cache *)reader;
     if (length == 0)
         return PYDBG_OK;
+    if (c->last && (address >> CHUNK_SHIFT) == c->last_index) {
+        uint64_t offset = address & (CHUNK_SIZE - 1);
+        if (offset >= c->last->lo && offset < c->last->hi && length <= c->last->hi - offset) {
+            memcpy(buffer, c->last->data + offset, length);
+            return PYDBG_OK;
+        }
+    }
     if (address <= UINT64_MAX - length && length <= 4 * CHUNK_SIZE &&
         copy_cached(c, address, buffer, length))
         return PYDBG_OK;
