@@ -912,7 +912,8 @@ static void reset_counts(census *c)
     for (size_t i = 0; i < c->type_count; i++)
         c->types[i].tracked_count = c->types[i].tracked_bytes = c->types[i].reached_count =
             c->types[i].reached_bytes = 0;
-    memset(c->seen, 0, c->seen_slots * sizeof *c->seen);
+    if (c->seen)
+        memset(c->seen, 0, c->seen_slots * sizeof *c->seen);
     c->seen_count = 0;
     c->work_count = 0;
     c->unreadable_referents = c->skipped_containers = c->tracked_total = 0;
