@@ -11,7 +11,9 @@
  * records for tracked objects. Between its runs this program takes paused
  * snapshots, RUNS of each kind: tracked objects only, and with the untracked
  * objects reached from them. Medians are printed. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
