@@ -75,5 +75,6 @@ void pydbg__target_close(pydbg__target *target)
     pydbg__code_cache_free(target->codes);
     if (target->reader)
         pydbg__reader_destroy(target->reader);
+    free(target->task_ids);
     free(target);
 }

@@ -182,9 +182,14 @@ static void calibrate_pthread_tid(pydbg__target *t, const pydbg__thread_list *li
     int32_t tids[1024];
     unsigned char scan[PTHREAD_SCAN_BYTES];
     uint8_t viable[PTHREAD_SCAN_BYTES / 4];
-    size_t ntids = read_task_ids(t->pid, tids, sizeof tids / sizeof tids[0]);
+    size_t ntids = 0;
     size_t checked = 0;
     t->pthread_tid_offset = 0; /* calibrated: nothing found unless set below */
+    if (t->live)
+        ntids = read_task_ids(t->pid, tids, sizeof tids / sizeof tids[0]);
+    else
+        for (; ntids < t->task_id_count && ntids < sizeof tids / sizeof tids[0]; ntids++)
+            tids[ntids] = t->task_ids[ntids];
     if (ntids == 0 || list->count == 0)
         return;
     memset(viable, 1, sizeof viable);
@@ -211,7 +216,7 @@ static void calibrate_pthread_tid(pydbg__target *t, const pydbg__thread_list *li
 
 static void infer_native_ids(pydbg__target *t, pydbg__thread_list *list)
 {
-    if (t->layout.tstate.native_thread_id >= 0 || !t->live)
+    if (t->layout.tstate.native_thread_id >= 0 || (!t->live && t->task_id_count == 0))
         return;
     if (t->pthread_tid_offset < 0)
         calibrate_pthread_tid(t, list);
