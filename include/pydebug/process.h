@@ -3,7 +3,7 @@
  * @brief Attaching to a process that hosts CPython.
  *
  * A ::pydbg_process is a read-only view of one target: a live process (by
- * PID). Opening one locates the interpreter (the python executable or the
+ * PID), or a core file of one (pydbg_process_open_core()). Opening one locates the interpreter (the python executable or the
  * libpython shared library mapped in the target), resolves its symbols from
  * the ELF files, detects the exact CPython version and selects the matching
  * structure layout (per-version tables for 2.7 and 3.6 to 3.12, the
@@ -73,6 +73,47 @@ typedef struct pydbg_attach_options {
  */
 PYDBG_API int pydbg_process_attach(pydbg_process **out, int pid,
                                    const pydbg_attach_options *options);
+
+/**
+ * @brief Opens a core file of a process that hosted CPython, to read its stacks
+ *        as pydbg_process_attach() reads a live process's.
+ *
+ * The core is an ELF core file (`ET_CORE`, 64-bit little-endian, x86_64 or
+ * aarch64) as written by the kernel or by gdb's `gcore`. It is mapped, not read
+ * whole. Memory the core does not hold (by default the kernel leaves out
+ * read-only file mappings such as `.text` and `.rodata`) is read from the files
+ * the process had mapped, found by the paths the core records (its `NT_FILE`
+ * note): they must be present, the same files, at the same paths, on this
+ * machine. A file whose first page differs from the core's copy is not used.
+ *
+ * The handle works with every function that takes a ::pydbg_process, except
+ * that pydbg_process_pause() and pydbg_process_resume() fail with
+ * #PYDBG_ENOTSUP (a core does not run). pydbg_process_pid() gives the PID of
+ * the process the core was taken from. Thread native IDs come from the core's
+ * thread notes. On failure `*out` is set to NULL and the reason is available
+ * from pydbg_last_error().
+ *
+ * @param[out] out        receives the new handle; free it with pydbg_process_close().
+ * @param core_path       the core file.
+ * @param executable_path where to open the process's main executable instead of
+ *                        the path the core records (a copy, or the file under
+ *                        another prefix), or NULL to use the recorded path.
+ * @param options         NULL for defaults, or options initialised with
+ *                        #PYDBG_ATTACH_OPTIONS_INIT; #PYDBG_ATTACH_PROC_MEM is
+ *                        ignored and #PYDBG_ATTACH_PAUSED fails with #PYDBG_ENOTSUP.
+ * @return #PYDBG_OK; #PYDBG_ENOTFOUND if the core file or @p executable_path
+ *         does not exist; #PYDBG_EPERM if it may not be read; #PYDBG_EFORMAT if
+ *         it is not an ELF core file, or is truncated or corrupt (the message
+ *         says what is wrong); #PYDBG_ENOTPYTHON if no CPython interpreter is
+ *         found among the files it mapped (or they are missing here);
+ *         #PYDBG_EVERSION if its CPython version is not supported;
+ *         #PYDBG_EREAD if memory the walk needs is neither in the core nor in
+ *         the mapped files; #PYDBG_EINVAL for a NULL @p out or @p core_path.
+ * @note Thread-safe (creates an independent handle).
+ */
+PYDBG_API int pydbg_process_open_core(pydbg_process **out, const char *core_path,
+                                      const char *executable_path,
+                                      const pydbg_attach_options *options);
 
 /**
  * @brief Detaches and frees a handle. Resumes the target if this handle paused it.
