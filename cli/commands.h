@@ -19,6 +19,7 @@ int pydbg_cli_record(int argc, char **argv);
 int pydbg_cli_top(int argc, char **argv);
 int pydbg_cli_snapshot(int argc, char **argv);
 int pydbg_cli_diff(int argc, char **argv);
+int pydbg_cli_core(int argc, char **argv);
 
 /* Prints "pydebug: <message>" as one line on stderr and returns `status`. */
 int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -59,6 +59,7 @@ static const command commands[] = {
     {"top", pydbg_cli_top, "live view of the hottest functions of a live process"},
     {"snapshot", pydbg_cli_snapshot, "save a memory snapshot of a live process to a file"},
     {"diff", pydbg_cli_diff, "show what grew between two snapshots"},
+    {"core", pydbg_cli_core, "print every thread's Python stack from a core file"},
 };
 
 static void usage(FILE *out)
