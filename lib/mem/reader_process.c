@@ -77,8 +77,11 @@ static int open_proc_mem(process_reader *pr)
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        if (e == ENOENT || e == ESRCH)
+        if (e == ENOENT || (e == ESRCH && process_gone(pr->pid)))
             return pydbg__fail(NULL, PYDBG_ENOPROC, "process %d does not exist", pr->pid);
+        if (e == ESRCH)
+            return pydbg__fail(NULL, PYDBG_EREAD,
+                               "process %d has no user memory (a kernel thread?)", pr->pid);
         if (e == EACCES || e == EPERM)
             return pydbg__fail(NULL, PYDBG_EPERM,
                                "cannot read the memory of process %d: permission denied "
@@ -106,7 +109,9 @@ static int vm_readv_failed(process_reader *pr, int e, int *rc)
         *rc = PYDBG_EREAD;
         return 0;
     case ESRCH:
-        *rc = exited(pr);
+        /* No such process, or one without memory: exited (a zombie), or a
+         * kernel thread, which is alive but has nothing to read. */
+        *rc = process_gone(pr->pid) ? exited(pr) : PYDBG_EREAD;
         return 0;
     case ENOMEM:
         *rc = PYDBG_ENOMEM;

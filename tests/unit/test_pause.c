@@ -210,7 +210,7 @@ static void test_pause_every_thread(void **state)
             before = cpu_ticks(t.pid);
             sleep_ms(300);
             after = cpu_ticks(t.pid);
-            assert_true(after > before + 5); /* a spinning thread gets ~30 ticks */
+            assert_true(after > before); /* ~30 ticks on an idle machine */
         }
     }
     /* How long a pause and release of five threads takes. */

@@ -380,6 +380,37 @@ static void test_process_open_errors(void **state)
     assert_int_equal(pydbg__reader_open_process(&r, c.pid, 1), PYDBG_ENOPROC);
 }
 
+/* A kernel thread is alive but has no user memory: a read fails with
+ * PYDBG_EREAD, not PYDBG_EEXITED. */
+static void test_process_kernel_thread(void **state)
+{
+    (void)state;
+    char comm[32] = {0};
+    FILE *f = fopen("/proc/2/comm", "r");
+    unsigned char out[8];
+    if (!f || !fgets(comm, sizeof comm, f) || strcmp(comm, "kthreadd\n") != 0) {
+        if (f)
+            fclose(f);
+        print_message("pid 2 is not kthreadd here: skipping\n");
+        skip();
+    }
+    fclose(f);
+    for (int force = 0; force <= 1; force++) {
+        pydbg__reader *r;
+        int rc = pydbg__reader_open_process(&r, 2, force);
+        if (rc == PYDBG_EPERM)
+            continue; /* not root */
+        if (force) {
+            /* There is no /proc/2/mem to open. */
+            assert_int_equal(rc, PYDBG_EREAD);
+            continue;
+        }
+        assert_int_equal(rc, PYDBG_OK);
+        assert_int_equal(pydbg__read(r, 0x400000, out, sizeof out), PYDBG_EREAD);
+        pydbg__reader_destroy(r);
+    }
+}
+
 static void test_process_reads_self(void **state)
 {
     (void)state;
@@ -486,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_process_proc_mem),
         cmocka_unit_test(test_process_zombie_is_exited),
         cmocka_unit_test(test_process_open_errors),
+        cmocka_unit_test(test_process_kernel_thread),
         cmocka_unit_test(test_process_reads_self),
         cmocka_unit_test(test_process_fallback_on_eperm),
         cmocka_unit_test(test_process_fallback_on_enosys),
