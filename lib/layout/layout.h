@@ -182,6 +182,12 @@ typedef struct pydbg__layout {
         int32_t dictkeys_usable;             /* PyDictKeysObject (3.x) */
         int32_t dictkeys_entry_size, dictkeys_unicode_entry_size; /* 2.7: PyDictEntry */
     } sizes;
+    /* PyCodeObject (3.11+): a frame takes iframe.localsplus / 8 + co_nlocalsplus +
+     * co_stacksize words of the data stack, so a callee pushed on its caller starts
+     * exactly there; the sampler checks that to catch torn reads. -1 before 3.11. */
+    struct {
+        int32_t co_nlocalsplus, co_stacksize;
+    } code_frame;
 } pydbg__layout;
 
 /* The generated base table for `major`.`minor`, or NULL if there is none. */

@@ -201,4 +201,8 @@ const pydbg__layout pydbg__layout_3_14 = {
      * 8-byte aligned, so clearing both bits gives the pointer. */
     .iframe_tag_mask = 3,
     .iframe_skip_owner_mask = (1u << 3) | (1u << 4),
+
+    /* Include/cpython/code.h, _PyCode_DEF: int co_stacksize (64), int
+     * co_firstlineno (68), int co_nlocalsplus (72), as in 3.12 and 3.13. */
+    .code_frame = {.co_nlocalsplus = 72, .co_stacksize = 64},
 };

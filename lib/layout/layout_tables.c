@@ -193,6 +193,10 @@ const pydbg__layout pydbg__layout_tables[] = {
             .dictkeys_entry_size = 24,
             .dictkeys_unicode_entry_size = PYDBG__NO_OFFSET,
         },
+        .code_frame = {
+            .co_nlocalsplus = PYDBG__NO_OFFSET,
+            .co_stacksize = PYDBG__NO_OFFSET,
+        },
     },
     /* end of layout 2.7 */
     /* layout 3.6: probed from the headers of CPython 3.6.15 */
@@ -356,6 +360,10 @@ const pydbg__layout pydbg__layout_tables[] = {
             .dictkeys_usable = 24,
             .dictkeys_entry_size = 24,
             .dictkeys_unicode_entry_size = PYDBG__NO_OFFSET,
+        },
+        .code_frame = {
+            .co_nlocalsplus = PYDBG__NO_OFFSET,
+            .co_stacksize = PYDBG__NO_OFFSET,
         },
     },
     /* end of layout 3.6 */
@@ -521,6 +529,10 @@ const pydbg__layout pydbg__layout_tables[] = {
             .dictkeys_entry_size = 24,
             .dictkeys_unicode_entry_size = PYDBG__NO_OFFSET,
         },
+        .code_frame = {
+            .co_nlocalsplus = PYDBG__NO_OFFSET,
+            .co_stacksize = PYDBG__NO_OFFSET,
+        },
     },
     /* end of layout 3.7 */
     /* layout 3.8: probed from the headers of CPython 3.8.18 */
@@ -684,6 +696,10 @@ const pydbg__layout pydbg__layout_tables[] = {
             .dictkeys_usable = 24,
             .dictkeys_entry_size = 24,
             .dictkeys_unicode_entry_size = PYDBG__NO_OFFSET,
+        },
+        .code_frame = {
+            .co_nlocalsplus = PYDBG__NO_OFFSET,
+            .co_stacksize = PYDBG__NO_OFFSET,
         },
     },
     /* end of layout 3.8 */
@@ -849,6 +865,10 @@ const pydbg__layout pydbg__layout_tables[] = {
             .dictkeys_entry_size = 24,
             .dictkeys_unicode_entry_size = PYDBG__NO_OFFSET,
         },
+        .code_frame = {
+            .co_nlocalsplus = PYDBG__NO_OFFSET,
+            .co_stacksize = PYDBG__NO_OFFSET,
+        },
     },
     /* end of layout 3.9 */
     /* layout 3.10: probed from the headers of CPython 3.10.13 */
@@ -1012,6 +1032,10 @@ const pydbg__layout pydbg__layout_tables[] = {
             .dictkeys_usable = 24,
             .dictkeys_entry_size = 24,
             .dictkeys_unicode_entry_size = PYDBG__NO_OFFSET,
+        },
+        .code_frame = {
+            .co_nlocalsplus = PYDBG__NO_OFFSET,
+            .co_stacksize = PYDBG__NO_OFFSET,
         },
     },
     /* end of layout 3.10 */
@@ -1177,6 +1201,10 @@ const pydbg__layout pydbg__layout_tables[] = {
             .dictkeys_entry_size = 24,
             .dictkeys_unicode_entry_size = 16,
         },
+        .code_frame = {
+            .co_nlocalsplus = 76,
+            .co_stacksize = 68,
+        },
     },
     /* end of layout 3.11 */
     /* layout 3.12: probed from the headers of CPython 3.12.1 */
@@ -1341,6 +1369,10 @@ const pydbg__layout pydbg__layout_tables[] = {
             .dictkeys_entry_size = 24,
             .dictkeys_unicode_entry_size = 16,
         },
+        .code_frame = {
+            .co_nlocalsplus = 72,
+            .co_stacksize = 64,
+        },
     },
     /* end of layout 3.12 */
     /* layout 3.13: probed from the headers of CPython 3.13.0 */
@@ -1504,6 +1536,10 @@ const pydbg__layout pydbg__layout_tables[] = {
             .dictkeys_usable = 16,
             .dictkeys_entry_size = 24,
             .dictkeys_unicode_entry_size = 16,
+        },
+        .code_frame = {
+            .co_nlocalsplus = 72,
+            .co_stacksize = 64,
         },
     },
     /* end of layout 3.13 */

@@ -96,6 +96,7 @@ static int add_key(pydbg__code_keys *keys, const pydbg__code_info *info, pydbg__
     entry->linetable_ptr = info->linetable_ptr;
     entry->first_line = info->first_line;
     entry->code_bytes = info->code_bytes;
+    entry->frame_bytes = info->frame_bytes;
     entry->function = pydbg__arena_strdup(&keys->arena, info->name);
     entry->filename = pydbg__arena_strdup(&keys->arena, info->filename);
     entry->qualname = info->qualname ? pydbg__arena_strdup(&keys->arena, info->qualname) : NULL;

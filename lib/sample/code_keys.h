@@ -22,6 +22,7 @@ typedef struct pydbg__code_key {
     uint64_t name_ptr, filename_ptr, linetable_ptr; /* identity, as in the code cache */
     int first_line;
     int64_t code_bytes;
+    int64_t frame_bytes; /* 3.11+: size in the data stack, -1 if unknown */
     const char *function, *qualname, *filename; /* in the key table's arena */
     uint8_t *linetable;
     size_t linetable_length;

@@ -537,8 +537,9 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
     uint64_t frame, previous_in_chunk = UINT64_MAX;
     pydbg__cycle_guard guard = PYDBG__CYCLE_GUARD_INIT;
     unsigned char heap_frame[256];
+    uint64_t callee_in_chunk = 0; /* the user frame just walked, if in the chunk */
     size_t visited = 0;
-    int rc;
+    int rc, in_chunk;
 
     *outside_count_out = 0;
 
@@ -573,7 +574,8 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
         /* Shim frames do not count toward the depth: bound them on their own. */
         if (pydbg__cycle_seen(&guard, frame) || ++visited > s->max_depth * 2 + 64)
             return PYDBG_ECORRUPT;
-        if (frame >= track->chunk && frame + span <= track->chunk + track->chunk_length) {
+        in_chunk = frame >= track->chunk && frame + span <= track->chunk + track->chunk_length;
+        if (in_chunk) {
             /* Frames of one chunk are pushed upwards: the caller is below. (The
              * top read with the thread state is not checked against: on 3.11 and
              * 3.12 the current frame comes from another read, a moment apart.) */
@@ -600,6 +602,7 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
             return PYDBG_ECORRUPT;
         if ((l->iframe.owned_by_cstack >= 0 && owner == l->iframe.owned_by_cstack) ||
             ((l->iframe_skip_owner_mask >> owner) & 1u)) {
+            callee_in_chunk = 0;
             frame = pydbg__load_u64(local, l->iframe.previous);
             continue;
         }
@@ -617,6 +620,23 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
                             pydbg__load_u64(local, l->iframe.instr_ptr), offset, &key, &line);
         if (rc != PYDBG_OK)
             return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
+        /* Within a chunk a callee is pushed right on top of its caller: it
+         * starts where the caller's frame ends. A chain that breaks this was
+         * read while frames were being pushed and popped. */
+        if (callee_in_chunk) {
+            const pydbg__code_key *caller = pydbg__code_keys_get(&s->keys, key);
+            if (in_chunk && caller && caller->frame_bytes > 0 &&
+                callee_in_chunk != frame + (uint64_t)caller->frame_bytes)
+                return PYDBG_ECORRUPT;
+        }
+        /* Everything live in the current chunk lies below the top the thread
+         * state gave: a frame above it is stale memory of popped frames. */
+        if (in_chunk && track->chunk == chunk) {
+            const pydbg__code_key *code = pydbg__code_keys_get(&s->keys, key);
+            if (code && code->frame_bytes > 0 && frame + (uint64_t)code->frame_bytes > top)
+                return PYDBG_ECORRUPT;
+        }
+        callee_in_chunk = in_chunk ? frame : 0;
         rc = push_frame(s, key, line);
         if (rc != PYDBG_OK)
             return rc;
@@ -670,6 +690,25 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
                 break;
             }
             local = fresh;
+        }
+        /* A frame that died while the stack was read is back on a free list or
+         * kept as its code's zombie frame, with a reference count of 0 and
+         * f_back reused: a live frame always holds at least one reference. */
+        {
+            uint64_t refcount = pydbg__load_u64(local, 0);
+            if (refcount == 0 || refcount > ((uint64_t)1 << 40)) {
+                rc = PYDBG_ECORRUPT;
+                break;
+            }
+        }
+        /* 2.7 switches threads every 100 bytecodes, and a code object's zombie
+         * frame is reused by whichever thread calls it next: a frame read a
+         * moment late may already run in another thread. 2.7 frames record
+         * their thread (f_tstate, just before f_lasti in Include/frameobject.h). */
+        if (l->major == 2 &&
+            pydbg__load_u64(local, l->frame.f_lasti - 8) != track->tstate) {
+            rc = PYDBG_ECORRUPT;
+            break;
         }
         offset = (int32_t)pydbg__load_u32(local, l->frame.f_lasti);
         if (l->line_model == PYDBG__LINES_LINETABLE_310 && offset >= 0)
@@ -850,6 +889,23 @@ static int unstarted(const pydbg__sampler *s, size_t index)
     return 0;
 }
 
+/* 3.11+: reads one thread's state, current frame and chunk again in one call. */
+static int reread_thread(pydbg__sampler *s, pydbg__thread_track *track)
+{
+    const pydbg__layout *l = &s->t->layout;
+    pydbg__read_piece pieces[3];
+    size_t count = 0;
+    pieces[count++] = (pydbg__read_piece){track->tstate, track->state,
+                                          (size_t)tstate_span(l)};
+    if (track->cframe && l->frame_model != PYDBG__IFRAME_313)
+        pieces[count++] = (pydbg__read_piece){track->cframe + (uint64_t)l->cframe.current_frame,
+                                              &track->cframe_frame, 8};
+    if (track->chunk && track->chunk_length && track->chunk_length <= track->chunk_capacity)
+        pieces[count++] = (pydbg__read_piece){track->chunk, track->chunk_copy,
+                                              (size_t)track->chunk_length};
+    return pydbg__read_many(s->t->reader, pieces, count);
+}
+
 static void forget_predictions(pydbg__sampler *s)
 {
     for (size_t i = 0; i < s->track_count; i++) {
@@ -931,10 +987,23 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
         thread->state = read_thread_state(track);
         thread->first_frame = first;
         s->thread_samples++;
-        if (frame_model_is_iframe(s->t))
+        if (frame_model_is_iframe(s->t)) {
             rc = decode_iframes(s, track, thread);
-        else
+            if (rc == PYDBG_ECORRUPT) {
+                /* One more try for this thread alone: its state and stack read
+                 * again together, a moment apart rather than a whole plan apart. */
+                s->frame_count = first;
+                thread->frame_count = 0;
+                thread->truncated = 0;
+                rc = reread_thread(s, track);
+                if (rc == PYDBG_OK)
+                    rc = decode_iframes(s, track, thread);
+                else if (rc == PYDBG_EREAD)
+                    rc = PYDBG_ECORRUPT;
+            }
+        } else {
             rc = decode_frame_objects(s, track, &ranges, thread);
+        }
         if (rc == PYDBG_ECORRUPT || rc == PYDBG_ELIMIT) {
             /* Torn: the stack changed while it was read. Never report it. */
             s->frame_count = first;
@@ -1036,6 +1105,7 @@ void pydbg__sampler_destroy(pydbg__sampler *s)
     free(s->threads);
     free(s->frames);
     free(s->frame_buffer);
+    free(s->merge_buffer);
     pydbg__code_keys_free(&s->keys);
     memset(s, 0, sizeof *s);
 }

@@ -154,14 +154,17 @@ struct code_header {
     uint64_t type, name, qualname, filename, linetable, code;
     int first_line;
     int64_t var_size;
+    int64_t frame_bytes;
 };
 
 static int read_header(pydbg__target *t, uint64_t address, struct code_header *h)
 {
     const pydbg__layout *l = &t->layout;
-    const int32_t fields[] = {l->object.ob_type, l->object.ob_size,   l->code.co_name,
-                              l->code.co_qualname, l->code.co_filename, l->code.co_linetable,
-                              l->code.co_code,   l->code.co_firstlineno};
+    const int32_t fields[] = {l->object.ob_type,       l->object.ob_size,
+                              l->code.co_name,         l->code.co_qualname,
+                              l->code.co_filename,     l->code.co_linetable,
+                              l->code.co_code,         l->code.co_firstlineno,
+                              l->code_frame.co_nlocalsplus, l->code_frame.co_stacksize};
     unsigned char local[512];
     int32_t span = pydbg__span(fields, sizeof fields / sizeof fields[0]);
     int rc;
@@ -181,6 +184,14 @@ static int read_header(pydbg__target *t, uint64_t address, struct code_header *h
     h->code = l->code.co_code >= 0 ? pydbg__load_u64(local, l->code.co_code) : 0;
     h->first_line = (int)pydbg__load_u32(local, l->code.co_firstlineno);
     h->var_size = (int64_t)pydbg__load_u64(local, l->object.ob_size);
+    h->frame_bytes = -1;
+    if (l->code_frame.co_nlocalsplus >= 0 && l->code_frame.co_stacksize >= 0 &&
+        l->iframe.localsplus > 0) {
+        int32_t locals = (int32_t)pydbg__load_u32(local, l->code_frame.co_nlocalsplus);
+        int32_t stack = (int32_t)pydbg__load_u32(local, l->code_frame.co_stacksize);
+        if (locals >= 0 && stack >= 0 && locals < (1 << 20) && stack < (1 << 20))
+            h->frame_bytes = (int64_t)l->iframe.localsplus / 8 * 8 + ((int64_t)locals + stack) * 8;
+    }
     return PYDBG_OK;
 }
 
@@ -205,6 +216,7 @@ static int decode(pydbg__target *t, uint64_t address, const struct code_header *
     info->linetable_ptr = h->linetable;
     info->first_line = h->first_line;
     info->code_bytes = -1;
+    info->frame_bytes = h->frame_bytes;
     info->name = copy_string(t, h->name, &rc);
     if (rc == PYDBG_OK)
         info->filename = copy_string(t, h->filename, &rc);

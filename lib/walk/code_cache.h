@@ -20,6 +20,7 @@ typedef struct pydbg__code_info {
     uint64_t name_ptr, qualname_ptr, filename_ptr, linetable_ptr; /* identity */
     int first_line;
     int64_t code_bytes; /* length of the bytecode in bytes; -1 if unknown */
+    int64_t frame_bytes; /* 3.11+: the frame's size in the data stack; -1 if unknown */
     char *name;         /* never NULL */
     char *qualname;     /* NULL before 3.11 */
     char *filename;     /* never NULL */

@@ -667,6 +667,17 @@ int main(void)
     field("dictkeys_unicode_entry_size", (long)sizeof(PyDictUnicodeEntry));
 #endif
     end_group();
+
+    /* ---- the size of a frame in the data stack (3.11+) ---- */
+    group("code_frame");
+#if PY_VERSION_HEX >= 0x030b0000
+    field("co_nlocalsplus", OFF(PyCodeObject, co_nlocalsplus));
+    field("co_stacksize", OFF(PyCodeObject, co_stacksize));
+#else
+    field("co_nlocalsplus", NONE);
+    field("co_stacksize", NONE);
+#endif
+    end_group();
     printf("    },\n");
     printf("    /* end of layout %d.%d */\n", PY_MAJOR_VERSION, PY_MINOR_VERSION);
     return 0;
