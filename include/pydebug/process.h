@@ -129,6 +129,10 @@ PYDBG_API void pydbg_process_close(pydbg_process *process);
  * same permission as a debugger. Calls nest: each pause needs one resume.
  * Threads created while paused are caught on the next pause.
  *
+ * Linux ties a traced process to the thread that attached: the matching
+ * pydbg_process_resume() (or pydbg_process_close() of a paused handle) must be
+ * called from the same thread as the pause.
+ *
  * @return #PYDBG_OK; #PYDBG_EPERM if ptrace is not allowed (the message says
  *         what to do); #PYDBG_ESTATE if another debugger already traces the
  *         process (the message names it); #PYDBG_EEXITED; #PYDBG_ENOTSUP for a
