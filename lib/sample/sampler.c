@@ -71,6 +71,9 @@ static int32_t frame_object_span(const pydbg__layout *l)
 static void track_release(pydbg__thread_track *track)
 {
     free(track->chunk_copy);
+    for (size_t i = 0; i < track->older_capacity; i++)
+        free(track->older[i].copy);
+    free(track->older);
     free(track->frames);
     free(track->outside_copy);
     free(track->memo);
@@ -340,6 +343,9 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
                       &track->cframe_frame, 8);
         if (track->chunk && track->chunk_length)
             add_piece(p, track->chunk, track->chunk_copy, (size_t)track->chunk_length);
+        for (size_t j = 0; j < track->older_count; j++)
+            add_piece(p, track->older[j].base, track->older[j].copy,
+                      (size_t)track->older[j].length);
         for (size_t j = 0; j < track->frame_count; j++)
             add_piece(p, track->frames[j], track->outside_copy + j * (size_t)iframe_span(l),
                       (size_t)iframe_span(l));
@@ -494,9 +500,83 @@ static int read_chunk(pydbg__sampler *s, pydbg__thread_track *track, uint64_t ch
     rc = pydbg__read(s->t->reader, chunk, track->chunk_copy, (size_t)length);
     if (rc != PYDBG_OK)
         return rc;
+    if (chunk != track->chunk)
+        track->older_count = 0; /* another chain: the older chunks are found again */
     track->chunk = chunk;
     track->chunk_length = length;
     return PYDBG_OK;
+}
+
+/* Reads the chunk below the last one known (its address is in the header of
+ * the one above), for a walk that went past the chunks it has. Returns
+ * PYDBG_ENOTFOUND when the chain has no more chunks. */
+static int load_older_chunk(pydbg__sampler *s, pydbg__thread_track *track)
+{
+    uint64_t base, header[3], length;
+    pydbg__chunk_copy *older;
+    int rc;
+    if (track->older_count == 0)
+        base = track->chunk_length >= CHUNK_HEADER ? pydbg__load_u64(track->chunk_copy, 0) : 0;
+    else
+        base = track->older[track->older_count - 1].previous;
+    if (base == 0)
+        return PYDBG_ENOTFOUND;
+    if (track->older_count >= PYDBG__MAX_OLDER_CHUNKS)
+        return PYDBG_ECORRUPT;
+    rc = pydbg__read(s->t->reader, base, header, sizeof header);
+    if (rc != PYDBG_OK)
+        return rc;
+    /* An older chunk records its used size as a count of slots (push_chunk). */
+    if (header[1] < CHUNK_HEADER || header[1] > MAX_CHUNK_READ ||
+        header[2] > (header[1] - CHUNK_HEADER) / 8)
+        return PYDBG_ECORRUPT;
+    length = CHUNK_HEADER + header[2] * 8;
+    if (track->older_count == track->older_capacity) {
+        void *grown = track->older;
+        size_t capacity = track->older_capacity;
+        rc = pydbg__grow_array(&grown, &capacity, track->older_count + 1, sizeof *track->older);
+        if (rc != PYDBG_OK)
+            return rc;
+        memset((pydbg__chunk_copy *)grown + track->older_capacity, 0,
+               (capacity - track->older_capacity) * sizeof *track->older);
+        track->older = grown;
+        track->older_capacity = capacity;
+    }
+    older = &track->older[track->older_count];
+    if (length > older->capacity) {
+        unsigned char *grown = realloc(older->copy, (size_t)length);
+        if (!grown)
+            return PYDBG_ENOMEM;
+        older->copy = grown;
+        older->capacity = (size_t)length;
+    }
+    rc = pydbg__read(s->t->reader, base, older->copy, (size_t)length);
+    if (rc != PYDBG_OK)
+        return rc;
+    older->base = base;
+    older->length = length;
+    older->previous = header[0];
+    track->older_count++;
+    return PYDBG_OK;
+}
+
+/* The local copy of [frame, frame + span) from the current chunk (index 0) or
+ * an older one (index j + 1), or NULL. */
+static const unsigned char *chunk_lookup(const pydbg__thread_track *track, uint64_t frame,
+                                         size_t span, size_t *index)
+{
+    if (frame >= track->chunk && frame + span <= track->chunk + track->chunk_length) {
+        *index = 0;
+        return track->chunk_copy + (frame - track->chunk);
+    }
+    for (size_t j = 0; j < track->older_count; j++) {
+        const pydbg__chunk_copy *c = &track->older[j];
+        if (frame >= c->base && frame + span <= c->base + c->length) {
+            *index = j + 1;
+            return c->copy + (frame - c->base);
+        }
+    }
+    return NULL;
 }
 
 static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sampled_thread *out,
@@ -538,8 +618,8 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
     pydbg__cycle_guard guard = PYDBG__CYCLE_GUARD_INIT;
     unsigned char heap_frame[256];
     uint64_t callee_in_chunk = 0; /* the user frame just walked, if in the chunk */
-    size_t visited = 0;
-    int rc, in_chunk;
+    size_t visited = 0, chunk_index = 0, walked_chunk = 0;
+    int rc, in_chunk, chain_done = 0;
 
     *outside_count_out = 0;
 
@@ -574,15 +654,26 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
         /* Shim frames do not count toward the depth: bound them on their own. */
         if (pydbg__cycle_seen(&guard, frame) || ++visited > s->max_depth * 2 + 64)
             return PYDBG_ECORRUPT;
-        in_chunk = frame >= track->chunk && frame + span <= track->chunk + track->chunk_length;
+        local = chunk_lookup(track, frame, span, &chunk_index);
+        while (!local && !chain_done) {
+            /* Past the chunks known: a deep stack continues in older ones. */
+            rc = load_older_chunk(s, track);
+            if (rc == PYDBG_ENOTFOUND)
+                chain_done = 1;
+            else if (rc != PYDBG_OK)
+                return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
+            else
+                local = chunk_lookup(track, frame, span, &chunk_index);
+        }
+        in_chunk = local != NULL;
         if (in_chunk) {
-            /* Frames of one chunk are pushed upwards: the caller is below. (The
-             * top read with the thread state is not checked against: on 3.11 and
-             * 3.12 the current frame comes from another read, a moment apart.) */
+            /* Frames of one chunk are pushed upwards: the caller is below. */
+            if (chunk_index != walked_chunk)
+                previous_in_chunk = UINT64_MAX, callee_in_chunk = 0;
+            walked_chunk = chunk_index;
             if (frame >= previous_in_chunk)
                 return PYDBG_ECORRUPT;
             previous_in_chunk = frame;
-            local = track->chunk_copy + (frame - track->chunk);
         } else {
             local = NULL;
             for (size_t j = 0; j < track->frame_count && !local; j++)
@@ -631,7 +722,7 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
         }
         /* Everything live in the current chunk lies below the top the thread
          * state gave: a frame above it is stale memory of popped frames. */
-        if (in_chunk && track->chunk == chunk) {
+        if (in_chunk && chunk_index == 0 && track->chunk == chunk) {
             const pydbg__code_key *code = pydbg__code_keys_get(&s->keys, key);
             if (code && code->frame_bytes > 0 && frame + (uint64_t)code->frame_bytes > top)
                 return PYDBG_ECORRUPT;
@@ -911,6 +1002,7 @@ static void forget_predictions(pydbg__sampler *s)
     for (size_t i = 0; i < s->track_count; i++) {
         s->tracks[i].chunk = 0;
         s->tracks[i].chunk_length = 0;
+        s->tracks[i].older_count = 0;
         s->tracks[i].cframe = 0;
         s->tracks[i].frame_count = 0;
     }

@@ -37,6 +37,15 @@ typedef struct pydbg__frame_memo {
     int line;
 } pydbg__frame_memo;
 
+/* A copy of an older data stack chunk (3.11+): deep stacks span several. */
+typedef struct pydbg__chunk_copy {
+    uint64_t base, length, previous;
+    unsigned char *copy;
+    size_t capacity;
+} pydbg__chunk_copy;
+
+#define PYDBG__MAX_OLDER_CHUNKS 4096u
+
 typedef struct pydbg__thread_track {
     uint64_t tstate, interp, ident;
     int64_t native_id;
@@ -45,6 +54,8 @@ typedef struct pydbg__thread_track {
     uint64_t chunk, chunk_length;   /* 3.11+: the chunk region read */
     unsigned char *chunk_copy;
     size_t chunk_capacity;
+    pydbg__chunk_copy *older;       /* 3.11+: the chunks below the current one */
+    size_t older_count, older_capacity;
     uint64_t cframe;                /* 3.11, 3.12: where tstate->cframe pointed */
     uint64_t cframe_frame;          /* ... and what it held */
     uint64_t *frames;               /* frame addresses of the last sample: every frame
