@@ -151,6 +151,17 @@ PYDBG_API size_t pydbg_sample_thread_count(const pydbg_sample *sample);
 /** @brief The ident (`threading.get_ident()`) of thread @p thread of the sample, 0 if out of range. @note Thread-safe. */
 PYDBG_API uint64_t pydbg_sample_thread_ident(const pydbg_sample *sample, size_t thread);
 
+/**
+ * @brief The `threading.Thread` name of thread @p thread, or NULL when it has none.
+ *
+ * Names are read when the sampler reads the thread list (at its creation and
+ * whenever threads come or go), not with every sample.
+ * @return a string borrowed from the sampler, valid until the next
+ *         pydbg_sampler_sample() or pydbg_sampler_free().
+ * @note Thread-safe.
+ */
+PYDBG_API const char *pydbg_sample_thread_name(const pydbg_sample *sample, size_t thread);
+
 /** @brief The Linux TID of thread @p thread, or -1 where unknown. @note Thread-safe. */
 PYDBG_API int64_t pydbg_sample_thread_native_id(const pydbg_sample *sample, size_t thread);
 

@@ -138,6 +138,12 @@ PYDBG_API uint64_t pydbg_sample_thread_ident(const pydbg_sample *sample, size_t 
     return t ? t->ident : 0;
 }
 
+PYDBG_API const char *pydbg_sample_thread_name(const pydbg_sample *sample, size_t thread)
+{
+    const pydbg__sampled_thread *t = thread_at(sample, thread);
+    return t ? t->name : NULL;
+}
+
 PYDBG_API int64_t pydbg_sample_thread_native_id(const pydbg_sample *sample, size_t thread)
 {
     const pydbg__sampled_thread *t = thread_at(sample, thread);

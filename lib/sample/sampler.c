@@ -10,6 +10,7 @@
 #include "pydebug/sample.h"
 #include "util/buffer.h"
 #include "walk/cycle.h"
+#include "walk/thread_names.h"
 #include "walk/threads.h"
 
 /* Room left above the used part of a data stack chunk when it is read, so
@@ -157,6 +158,24 @@ static int refresh_threads(pydbg__sampler *s)
         track->native_id = list.items[i].native_id;
         track->is_main = list.items[i].is_main;
         open_stat(s, track);
+    }
+    /* Names are a courtesy: without them the stacks are still right. The
+     * previous sample's names expire now, so their arena is replaced. */
+    {
+        pydbg__thread_names names = {0};
+        pydbg__arena arena = {0};
+        uint64_t last_interp = 0;
+        for (size_t i = 0; i < list.count; i++) {
+            if (list.items[i].interp == last_interp)
+                continue;
+            last_interp = list.items[i].interp;
+            (void)pydbg__thread_names_read(s->t, last_interp, &arena, &names);
+        }
+        for (size_t i = 0; i < list.count; i++)
+            tracks[i].name = pydbg__thread_names_find(&names, tracks[i].ident);
+        pydbg__thread_names_free(&names);
+        pydbg__arena_free(&s->names);
+        s->names = arena;
     }
     for (size_t j = 0; j < s->track_count; j++)
         track_release(&s->tracks[j]);
@@ -1062,9 +1081,9 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
             uint64_t ident = pydbg__load_u64(track->state, l->tstate.thread_id);
             if (ident != track->ident) {
                 track->ident = ident;
+                track->name = NULL;
                 track->native_id = -1;
-                if (l->tstate.native_thread_id < 0)
-                    s->refresh_due = 1; /* the TID is inferred when the list is read */
+                s->refresh_due = 1; /* its name (and, before 3.11, its TID) come with the list */
             }
             if (l->tstate.native_thread_id >= 0) {
                 int32_t tid = (int32_t)pydbg__load_u32(track->state, l->tstate.native_thread_id);
@@ -1072,6 +1091,7 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
             }
         }
         thread->ident = track->ident;
+        thread->name = track->name;
         thread->native_id = track->native_id;
         thread->holds_gil = gil_known && track->interp == s->tracks[0].interp
                                 ? holder == track->tstate
@@ -1198,6 +1218,7 @@ void pydbg__sampler_destroy(pydbg__sampler *s)
     free(s->frames);
     free(s->frame_buffer);
     free(s->merge_buffer);
+    pydbg__arena_free(&s->names);
     pydbg__code_keys_free(&s->keys);
     memset(s, 0, sizeof *s);
 }

@@ -22,6 +22,7 @@ typedef struct pydbg__sampled_frame {
 
 typedef struct pydbg__sampled_thread {
     uint64_t ident;
+    const char *name; /* in the sampler's name arena, or NULL */
     int64_t native_id;
     int holds_gil, state, error, truncated;
     size_t first_frame, frame_count; /* into the sample's frame array */
@@ -48,6 +49,7 @@ typedef struct pydbg__chunk_copy {
 
 typedef struct pydbg__thread_track {
     uint64_t tstate, interp, ident;
+    const char *name;               /* threading.Thread name when the list was read */
     int64_t native_id;
     int is_main;
     unsigned char state[512];       /* the thread state as last read */
@@ -96,6 +98,7 @@ typedef struct pydbg__sampler {
     size_t frame_buffer_capacity;
 
     int refresh_due; /* re-read the thread list before the next sample */
+    pydbg__arena names; /* the tracks' names, replaced when the list is read */
     uint64_t samples, torn, thread_samples;
     pydbg__error error;
 } pydbg__sampler;
