@@ -328,6 +328,48 @@ static size_t gil_read_length(const pydbg__sampler *s)
     return (size_t)((l->gil.locked > l->gil.last_holder ? l->gil.locked : l->gil.last_holder) + 8);
 }
 
+/* 3.11+: one thread's pieces, in the order they must be read: the kernel copies
+ * them one after the other, so the thread state and current frame are read
+ * both before and after the stack. If they did not change, the stack copied in
+ * between belongs to them; if they did, the copy may mix two moments. */
+static void add_thread_pieces(pydbg__sampler *s, plan *p, pydbg__thread_track *track)
+{
+    const pydbg__layout *l = &s->t->layout;
+    size_t span = (size_t)iframe_span(l);
+    int cframe = track->cframe && l->frame_model != PYDBG__IFRAME_313;
+    if (cframe)
+        add_piece(p, track->cframe + (uint64_t)l->cframe.current_frame, &track->cframe_frame, 8);
+    for (size_t j = 0; j < track->frame_count; j++)
+        add_piece(p, track->frames[j], track->outside_copy + j * span, span);
+    for (size_t j = track->older_count; j-- > 0;)
+        add_piece(p, track->older[j].base, track->older[j].copy,
+                  (size_t)track->older[j].length);
+    if (track->chunk && track->chunk_length)
+        add_piece(p, track->chunk, track->chunk_copy, (size_t)track->chunk_length);
+    add_piece(p, track->tstate, track->state_after, (size_t)tstate_span(l));
+    if (cframe)
+        add_piece(p, track->cframe + (uint64_t)l->cframe.current_frame,
+                  &track->cframe_frame_after, 8);
+}
+
+/* The thread's current frame and stack top did not move while its stack was
+ * copied (see add_thread_pieces). */
+static int stack_held_still(const pydbg__sampler *s, const pydbg__thread_track *track)
+{
+    const pydbg__layout *l = &s->t->layout;
+    if (pydbg__load_u64(track->state, l->tstate.datastack_top) !=
+            pydbg__load_u64(track->state_after, l->tstate.datastack_top) ||
+        pydbg__load_u64(track->state, l->tstate.datastack_chunk) !=
+            pydbg__load_u64(track->state_after, l->tstate.datastack_chunk))
+        return 0;
+    if (l->frame_model == PYDBG__IFRAME_313)
+        return pydbg__load_u64(track->state, l->tstate.frame) ==
+               pydbg__load_u64(track->state_after, l->tstate.frame);
+    return pydbg__load_u64(track->state, l->tstate.cframe) ==
+               pydbg__load_u64(track->state_after, l->tstate.cframe) &&
+           track->cframe_frame == track->cframe_frame_after;
+}
+
 static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
 {
     const pydbg__layout *l = &s->t->layout;
@@ -357,17 +399,7 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
         add_piece(p, track->tstate, track->state, span);
         if (!frame_model_is_iframe(s->t))
             continue;
-        if (track->cframe && l->frame_model != PYDBG__IFRAME_313)
-            add_piece(p, track->cframe + (uint64_t)l->cframe.current_frame,
-                      &track->cframe_frame, 8);
-        if (track->chunk && track->chunk_length)
-            add_piece(p, track->chunk, track->chunk_copy, (size_t)track->chunk_length);
-        for (size_t j = 0; j < track->older_count; j++)
-            add_piece(p, track->older[j].base, track->older[j].copy,
-                      (size_t)track->older[j].length);
-        for (size_t j = 0; j < track->frame_count; j++)
-            add_piece(p, track->frames[j], track->outside_copy + j * (size_t)iframe_span(l),
-                      (size_t)iframe_span(l));
+        add_thread_pieces(s, p, track);
     }
     if (!frame_model_is_iframe(s->t)) {
         size_t bytes;
@@ -521,6 +553,7 @@ static int read_chunk(pydbg__sampler *s, pydbg__thread_track *track, uint64_t ch
         return rc;
     if (chunk != track->chunk)
         track->older_count = 0; /* another chain: the older chunks are found again */
+    track->read_apart = 1;
     track->chunk = chunk;
     track->chunk_length = length;
     return PYDBG_OK;
@@ -576,6 +609,7 @@ static int load_older_chunk(pydbg__sampler *s, pydbg__thread_track *track)
     older->length = length;
     older->previous = header[0];
     track->older_count++;
+    track->read_apart = 1;
     return PYDBG_OK;
 }
 
@@ -891,31 +925,32 @@ static int add_thread(pydbg__sampler *s, pydbg__sampled_thread **out)
 }
 
 /* Makes sure each chunk copy can hold what the plan reads into it. */
+static int prepare_track(const pydbg__sampler *s, pydbg__thread_track *track)
+{
+    size_t outside = track->frame_count * (size_t)iframe_span(&s->t->layout);
+    if (track->chunk_length > track->chunk_capacity)
+        track->chunk_length = 0;
+    if (frame_model_is_iframe(s->t) && outside > track->outside_capacity) {
+        unsigned char *grown = realloc(track->outside_copy, outside);
+        if (!grown)
+            return PYDBG_ENOMEM;
+        track->outside_copy = grown;
+        track->outside_capacity = outside;
+    }
+    return PYDBG_OK;
+}
+
 static int prepare_tracks(pydbg__sampler *s)
 {
     for (size_t i = 0; i < s->track_count; i++) {
-        pydbg__thread_track *track = &s->tracks[i];
-        size_t outside = track->frame_count * (size_t)iframe_span(&s->t->layout);
-        if (track->chunk_length > track->chunk_capacity)
-            track->chunk_length = 0;
-        if (frame_model_is_iframe(s->t) && outside > track->outside_capacity) {
-            unsigned char *grown = realloc(track->outside_copy, outside);
-            if (!grown)
-                return PYDBG_ENOMEM;
-            track->outside_copy = grown;
-            track->outside_capacity = outside;
-        }
+        int rc = prepare_track(s, &s->tracks[i]);
+        if (rc != PYDBG_OK)
+            return rc;
     }
     return PYDBG_OK;
 }
 
 typedef struct piece_ref piece_ref;
-
-static int compare_refs(const void *a, const void *b)
-{
-    uint64_t x = ((const piece_ref *)a)->address, y = ((const piece_ref *)b)->address;
-    return (x > y) - (x < y);
-}
 
 /* Builds p->merged from p->pieces: runs of small pieces within MERGE_GAP of
  * each other become one piece, read into the sampler's merge buffer. */
@@ -927,7 +962,8 @@ static int coalesce(pydbg__sampler *s, plan *p)
         p->refs[i].address = p->pieces[i].address;
         p->refs[i].index = i;
     }
-    qsort(p->refs, p->count, sizeof p->refs[0], compare_refs);
+    /* No sorting: the order of the pieces is the order of reading, which the
+     * before/after checks rely on. Only neighbours in that order merge. */
     for (size_t i = 0; i < p->count;) {
         const pydbg__read_piece *first = &p->pieces[p->refs[i].index];
         uint64_t start = first->address, end = first->address + first->length;
@@ -936,7 +972,8 @@ static int coalesce(pydbg__sampler *s, plan *p)
             while (j < p->count) {
                 const pydbg__read_piece *next = &p->pieces[p->refs[j].index];
                 uint64_t next_end = next->address + next->length;
-                if (next->length > MERGE_PIECE_MAX || next->address > end + MERGE_GAP ||
+                if (next->length > MERGE_PIECE_MAX || next->address < start ||
+                    next->address > end + MERGE_GAP ||
                     (next_end > end ? next_end : end) - start > MERGE_SPAN_MAX)
                     break;
                 if (next_end > end)
@@ -999,21 +1036,21 @@ static int unstarted(const pydbg__sampler *s, size_t index)
     return 0;
 }
 
-/* 3.11+: reads one thread's state, current frame and chunk again in one call. */
+/* 3.11+: reads one thread's state, current frame and stack again in one call,
+ * in the same before/after order as the plan. */
 static int reread_thread(pydbg__sampler *s, pydbg__thread_track *track)
 {
-    const pydbg__layout *l = &s->t->layout;
-    pydbg__read_piece pieces[3];
-    size_t count = 0;
-    pieces[count++] = (pydbg__read_piece){track->tstate, track->state,
-                                          (size_t)tstate_span(l)};
-    if (track->cframe && l->frame_model != PYDBG__IFRAME_313)
-        pieces[count++] = (pydbg__read_piece){track->cframe + (uint64_t)l->cframe.current_frame,
-                                              &track->cframe_frame, 8};
-    if (track->chunk && track->chunk_length && track->chunk_length <= track->chunk_capacity)
-        pieces[count++] = (pydbg__read_piece){track->chunk, track->chunk_copy,
-                                              (size_t)track->chunk_length};
-    return pydbg__read_many(s->t->reader, pieces, count);
+    static _Thread_local plan p; /* large: kept off the stack */
+    int rc = prepare_track(s, track);
+    if (rc != PYDBG_OK)
+        return rc;
+    p.count = 0;
+    p.overflow = 0;
+    add_piece(&p, track->tstate, track->state, (size_t)tstate_span(&s->t->layout));
+    add_thread_pieces(s, &p, track);
+    if (p.overflow)
+        return PYDBG_ELIMIT;
+    return pydbg__read_many(s->t->reader, p.pieces, p.count);
 }
 
 static void forget_predictions(pydbg__sampler *s)
@@ -1100,18 +1137,27 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
         thread->first_frame = first;
         s->thread_samples++;
         if (frame_model_is_iframe(s->t)) {
+            track->read_apart = 0;
             rc = decode_iframes(s, track, thread);
+            /* A stack read apart from the plan (a chunk not predicted), or one
+             * that moved while it was copied, is read again in order. */
+            if (rc == PYDBG_OK && (track->read_apart || !stack_held_still(s, track)))
+                rc = PYDBG_ECORRUPT;
             if (rc == PYDBG_ECORRUPT) {
                 /* One more try for this thread alone: its state and stack read
                  * again together, a moment apart rather than a whole plan apart. */
                 s->frame_count = first;
                 thread->frame_count = 0;
                 thread->truncated = 0;
+                track->read_apart = 0;
                 rc = reread_thread(s, track);
                 if (rc == PYDBG_OK)
                     rc = decode_iframes(s, track, thread);
                 else if (rc == PYDBG_EREAD)
                     rc = PYDBG_ECORRUPT;
+                /* The second reading is taken as it is when it is consistent in
+                 * itself: a thread that calls and returns all the time would
+                 * otherwise lose most of its samples, skewing the profile. */
             }
         } else {
             rc = decode_frame_objects(s, track, &ranges, thread);

@@ -53,6 +53,7 @@ typedef struct pydbg__thread_track {
     int64_t native_id;
     int is_main;
     unsigned char state[512];       /* the thread state as last read */
+    unsigned char state_after[512]; /* 3.11+: read again after the stack */
     uint64_t chunk, chunk_length;   /* 3.11+: the chunk region read */
     unsigned char *chunk_copy;
     size_t chunk_capacity;
@@ -60,6 +61,8 @@ typedef struct pydbg__thread_track {
     size_t older_count, older_capacity;
     uint64_t cframe;                /* 3.11, 3.12: where tstate->cframe pointed */
     uint64_t cframe_frame;          /* ... and what it held */
+    uint64_t cframe_frame_after;    /* ... read again after the stack */
+    int read_apart;                 /* this sample read part of the stack on its own */
     uint64_t *frames;               /* frame addresses of the last sample: every frame
                                      * (2.7 - 3.10), or those outside the chunk (3.11+:
                                      * generators, entry frames on the C stack) */
