@@ -446,12 +446,14 @@ static int threads_unchanged(const pydbg__sampler *s, const plan *p)
 
 static int push_frame(pydbg__sampler *s, uint64_t key, int line)
 {
-    void *frames = s->frames;
-    int rc = pydbg__grow_array(&frames, &s->frame_capacity, s->frame_count + 1,
-                               sizeof *s->frames);
-    s->frames = frames;
-    if (rc != PYDBG_OK)
-        return rc;
+    if (s->frame_count == s->frame_capacity) {
+        void *frames = s->frames;
+        int rc = pydbg__grow_array(&frames, &s->frame_capacity, s->frame_count + 1,
+                                   sizeof *s->frames);
+        s->frames = frames;
+        if (rc != PYDBG_OK)
+            return rc;
+    }
     s->frames[s->frame_count].key = key;
     s->frames[s->frame_count].line = line;
     s->frame_count++;
@@ -463,7 +465,7 @@ static int push_frame(pydbg__sampler *s, uint64_t key, int line)
  * memoised. `instruction` is the raw f_lasti / instr_ptr value. */
 static int frame_key_line(pydbg__sampler *s, pydbg__thread_track *track, size_t depth,
                           uint64_t frame, uint64_t code_address, uint64_t instruction,
-                          int64_t offset, uint64_t *key, int *line);
+                          int64_t offset, uint64_t *key, int *line, int64_t *frame_bytes);
 
 /* The code key for a frame, checking that the instruction lies in the code:
  * an address reused by another code object usually fails that check. */
@@ -486,7 +488,7 @@ found:
 
 static int frame_key_line(pydbg__sampler *s, pydbg__thread_track *track, size_t depth,
                           uint64_t frame, uint64_t code_address, uint64_t instruction,
-                          int64_t offset, uint64_t *key, int *line)
+                          int64_t offset, uint64_t *key, int *line, int64_t *frame_bytes)
 {
     pydbg__code_key *code;
     pydbg__frame_memo *memo;
@@ -497,6 +499,7 @@ static int frame_key_line(pydbg__sampler *s, pydbg__thread_track *track, size_t 
             memo->instruction == instruction && memo->key) {
             *key = memo->key;
             *line = memo->line;
+            *frame_bytes = memo->frame_bytes;
             return PYDBG_OK;
         }
     } else {
@@ -519,6 +522,7 @@ static int frame_key_line(pydbg__sampler *s, pydbg__thread_track *track, size_t 
     memo->instruction = instruction;
     memo->key = *key = code->key;
     memo->line = *line = pydbg__code_key_line(s->t, code, (int)offset);
+    memo->frame_bytes = *frame_bytes = code->frame_bytes;
     return PYDBG_OK;
 }
 
@@ -615,7 +619,7 @@ static int load_older_chunk(pydbg__sampler *s, pydbg__thread_track *track)
 
 /* The local copy of [frame, frame + span) from the current chunk (index 0) or
  * an older one (index j + 1), or NULL. */
-static const unsigned char *chunk_lookup(const pydbg__thread_track *track, uint64_t frame,
+static inline const unsigned char *chunk_lookup(const pydbg__thread_track *track, uint64_t frame,
                                          size_t span, size_t *index)
 {
     if (frame >= track->chunk && frame + span <= track->chunk + track->chunk_length) {
@@ -702,7 +706,7 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
     while (frame) {
         const unsigned char *local;
         uint64_t code_address, key;
-        int64_t offset;
+        int64_t offset, frame_bytes;
         int owner, line;
         /* Shim frames do not count toward the depth: bound them on their own. */
         if (pydbg__cycle_seen(&guard, frame) || ++visited > s->max_depth * 2 + 64)
@@ -761,25 +765,21 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
         if (offset < -2 || (offset & 1))
             return PYDBG_ECORRUPT;
         rc = frame_key_line(s, track, out->frame_count, frame, code_address,
-                            pydbg__load_u64(local, l->iframe.instr_ptr), offset, &key, &line);
+                            pydbg__load_u64(local, l->iframe.instr_ptr), offset, &key, &line,
+                            &frame_bytes);
         if (rc != PYDBG_OK)
             return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
         /* Within a chunk a callee is pushed right on top of its caller: it
          * starts where the caller's frame ends. A chain that breaks this was
          * read while frames were being pushed and popped. */
-        if (callee_in_chunk) {
-            const pydbg__code_key *caller = pydbg__code_keys_get(&s->keys, key);
-            if (in_chunk && caller && caller->frame_bytes > 0 &&
-                callee_in_chunk != frame + (uint64_t)caller->frame_bytes)
-                return PYDBG_ECORRUPT;
-        }
+        if (callee_in_chunk && in_chunk && frame_bytes > 0 &&
+            callee_in_chunk != frame + (uint64_t)frame_bytes)
+            return PYDBG_ECORRUPT;
         /* Everything live in the current chunk lies below the top the thread
          * state gave: a frame above it is stale memory of popped frames. */
-        if (in_chunk && chunk_index == 0 && track->chunk == chunk) {
-            const pydbg__code_key *code = pydbg__code_keys_get(&s->keys, key);
-            if (code && code->frame_bytes > 0 && frame + (uint64_t)code->frame_bytes > top)
-                return PYDBG_ECORRUPT;
-        }
+        if (in_chunk && chunk_index == 0 && track->chunk == chunk && frame_bytes > 0 &&
+            frame + (uint64_t)frame_bytes > top)
+            return PYDBG_ECORRUPT;
         callee_in_chunk = in_chunk ? frame : 0;
         rc = push_frame(s, key, line);
         if (rc != PYDBG_OK)
@@ -816,7 +816,7 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
     while (frame) {
         const unsigned char *local;
         uint64_t key;
-        int64_t offset;
+        int64_t offset, frame_bytes;
         int line;
         if (pydbg__cycle_seen(&guard, frame)) {
             rc = PYDBG_ECORRUPT;
@@ -858,7 +858,7 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
         if (l->line_model == PYDBG__LINES_LINETABLE_310 && offset >= 0)
             offset *= 2;
         rc = frame_key_line(s, track, depth, frame, pydbg__load_u64(local, l->frame.f_code),
-                            (uint64_t)offset, offset, &key, &line);
+                            (uint64_t)offset, offset, &key, &line, &frame_bytes);
         if (rc != PYDBG_OK) {
             rc = rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
             break;

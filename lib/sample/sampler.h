@@ -35,6 +35,7 @@ typedef struct pydbg__sampled_thread {
 typedef struct pydbg__frame_memo {
     uint64_t frame, code, instruction;
     uint64_t key;
+    int64_t frame_bytes;
     int line;
 } pydbg__frame_memo;
 
