@@ -243,15 +243,17 @@ typedef struct frame_range {
 typedef struct frame_ranges {
     frame_range *items;
     size_t count, capacity;
+    unsigned char *buffer; /* where the ranges were read */
 } frame_ranges;
 
-static int build_frame_ranges(pydbg__sampler *s, frame_ranges *ranges, size_t *bytes)
+static int build_frame_ranges(pydbg__sampler *s, size_t first_track, size_t track_count,
+                              frame_ranges *ranges, size_t *bytes)
 {
     size_t total = 0, all = 0;
     uint64_t *addresses;
     int32_t span = frame_object_span(&s->t->layout);
     ranges->count = 0;
-    for (size_t i = 0; i < s->track_count; i++)
+    for (size_t i = first_track; i < first_track + track_count; i++)
         all += s->tracks[i].frame_count;
     *bytes = 0;
     if (all == 0)
@@ -259,7 +261,7 @@ static int build_frame_ranges(pydbg__sampler *s, frame_ranges *ranges, size_t *b
     addresses = malloc(all * sizeof *addresses);
     if (!addresses)
         return PYDBG_ENOMEM;
-    for (size_t i = 0, k = 0; i < s->track_count; i++)
+    for (size_t i = first_track, k = 0; i < first_track + track_count; i++)
         for (size_t j = 0; j < s->tracks[i].frame_count; j++)
             addresses[k++] = s->tracks[i].frames[j];
     qsort(addresses, all, sizeof *addresses, compare_u64);
@@ -295,7 +297,7 @@ static int build_frame_ranges(pydbg__sampler *s, frame_ranges *ranges, size_t *b
 }
 
 /* The local copy of remote [address, address + length) if a range covers it. */
-static const unsigned char *range_lookup(const pydbg__sampler *s, const frame_ranges *ranges,
+static const unsigned char *range_lookup(const frame_ranges *ranges,
                                          uint64_t address, size_t length)
 {
     size_t lo = 0, hi = ranges->count;
@@ -308,7 +310,7 @@ static const unsigned char *range_lookup(const pydbg__sampler *s, const frame_ra
     }
     if (lo < ranges->count && ranges->items[lo].start <= address &&
         address + length <= ranges->items[lo].end)
-        return s->frame_buffer + ranges->items[lo].offset + (address - ranges->items[lo].start);
+        return ranges->buffer + ranges->items[lo].offset + (address - ranges->items[lo].start);
     return NULL;
 }
 
@@ -403,7 +405,7 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
     }
     if (!frame_model_is_iframe(s->t)) {
         size_t bytes;
-        int rc = build_frame_ranges(s, ranges, &bytes);
+        int rc = build_frame_ranges(s, 0, s->track_count, ranges, &bytes);
         if (rc != PYDBG_OK)
             return rc;
         if (bytes > s->frame_buffer_capacity) {
@@ -413,6 +415,7 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
             s->frame_buffer = grown;
             s->frame_buffer_capacity = bytes;
         }
+        ranges->buffer = s->frame_buffer;
         for (size_t i = 0; i < ranges->count; i++)
             add_piece(p, ranges->items[i].start, s->frame_buffer + ranges->items[i].offset,
                       (size_t)(ranges->items[i].end - ranges->items[i].start));
@@ -826,7 +829,7 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
             out->truncated = 1;
             break;
         }
-        local = range_lookup(s, ranges, frame, span);
+        local = range_lookup(ranges, frame, span);
         if (!local) {
             rc = pydbg__read(s->t->reader, frame, fresh, span);
             if (rc != PYDBG_OK) {
@@ -877,7 +880,10 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
         out->frame_count++;
         frame = pydbg__load_u64(local, l->frame.f_back);
     }
-    track->frame_count = rc == PYDBG_OK ? depth : 0;
+    /* After a tear the frames walked so far, with the older predictions above
+     * them, still predict well where the stack did not change. */
+    if (rc == PYDBG_OK || depth > track->frame_count)
+        track->frame_count = depth;
     return rc;
 }
 
@@ -1053,6 +1059,42 @@ static int reread_thread(pydbg__sampler *s, pydbg__thread_track *track)
     return pydbg__read_many(s->t->reader, p.pieces, p.count);
 }
 
+/* 2.7 - 3.10: reads one thread's state and predicted frames again in one call
+ * and walks them again (a thread that was torn: its stack moved while read). */
+static int retry_frame_objects(pydbg__sampler *s, size_t index, pydbg__sampled_thread *thread)
+{
+    static _Thread_local plan p; /* large: kept off the stack */
+    pydbg__thread_track *track = &s->tracks[index];
+    frame_ranges ranges = {0};
+    size_t bytes;
+    int rc = build_frame_ranges(s, index, 1, &ranges, &bytes);
+    if (rc == PYDBG_OK && bytes > s->retry_capacity) {
+        unsigned char *grown = realloc(s->retry_buffer, bytes);
+        if (!grown)
+            rc = PYDBG_ENOMEM;
+        else {
+            s->retry_buffer = grown;
+            s->retry_capacity = bytes;
+        }
+    }
+    if (rc == PYDBG_OK) {
+        ranges.buffer = s->retry_buffer;
+        p.count = 0;
+        p.overflow = 0;
+        add_piece(&p, track->tstate, track->state, (size_t)tstate_span(&s->t->layout));
+        for (size_t i = 0; i < ranges.count; i++)
+            add_piece(&p, ranges.items[i].start, ranges.buffer + ranges.items[i].offset,
+                      (size_t)(ranges.items[i].end - ranges.items[i].start));
+        rc = p.overflow ? PYDBG_ECORRUPT : pydbg__read_many(s->t->reader, p.pieces, p.count);
+        if (rc == PYDBG_EREAD)
+            rc = PYDBG_ECORRUPT;
+    }
+    if (rc == PYDBG_OK)
+        rc = decode_frame_objects(s, track, &ranges, thread);
+    free(ranges.items);
+    return rc;
+}
+
 static void forget_predictions(pydbg__sampler *s)
 {
     for (size_t i = 0; i < s->track_count; i++) {
@@ -1161,6 +1203,12 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
             }
         } else {
             rc = decode_frame_objects(s, track, &ranges, thread);
+            if (rc == PYDBG_ECORRUPT) {
+                s->frame_count = first;
+                thread->frame_count = 0;
+                thread->truncated = 0;
+                rc = retry_frame_objects(s, i, thread);
+            }
         }
         if (rc == PYDBG_ECORRUPT || rc == PYDBG_ELIMIT) {
             /* Torn: the stack changed while it was read. Never report it. */
@@ -1264,6 +1312,7 @@ void pydbg__sampler_destroy(pydbg__sampler *s)
     free(s->frames);
     free(s->frame_buffer);
     free(s->merge_buffer);
+    free(s->retry_buffer);
     pydbg__arena_free(&s->names);
     pydbg__code_keys_free(&s->keys);
     memset(s, 0, sizeof *s);

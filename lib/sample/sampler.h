@@ -93,6 +93,10 @@ typedef struct pydbg__sampler {
     pydbg__sampled_frame *frames;
     size_t frame_count, frame_capacity;
 
+    /* Scratch for a thread read again on its own (2.7 - 3.10). */
+    unsigned char *retry_buffer;
+    size_t retry_capacity;
+
     /* Scratch for merged small reads. */
     unsigned char *merge_buffer;
     size_t merge_capacity;
