@@ -9,8 +9,8 @@
 #include "stack_output.h"
 
 static const char core_usage[] =
-    "usage: pydebug core CORE [--exe PYTHON] [--format text|json] [--max-depth N]\n"
-    "                    [--no-thread-names]\n"
+    "usage: pydebug core CORE [--exe PYTHON] [--format text|json|faulthandler]\n"
+    "                    [--max-depth N] [--no-thread-names]\n"
     "\n"
     "Prints every thread's Python stack of the process a core file was taken from\n"
     "(by the kernel or by gdb's gcore), innermost frame first, as 'pydebug dump' does.\n"
@@ -18,7 +18,7 @@ static const char core_usage[] =
     "at the paths the core records: memory the core leaves out is read from them.\n"
     "\n"
     "  --exe PYTHON       open the main executable from PYTHON instead of its recorded path\n"
-    "  --format FORMAT    text (default) or json\n"
+    "  --format FORMAT    text (default), json, or faulthandler (CPython's own layout)\n"
     "  --max-depth N      keep at most N frames per thread (default 1000000)\n"
     "  --no-thread-names  do not look up threading.Thread names\n"
     "\n"
@@ -35,7 +35,7 @@ int pydbg_cli_core(int argc, char **argv)
     pydbg_process *process = NULL;
     pydbg_stacks *stacks = NULL;
     const char *core_path = NULL, *exe = NULL;
-    int json = 0, opt, rc;
+    int format = PYDBG_STACKS_FORMAT_TEXT, opt, rc;
     optind = 1;
     opterr = 0;
     /* "+" is not used: the core may come before or after the options. */
@@ -45,13 +45,10 @@ int pydbg_cli_core(int argc, char **argv)
             exe = optarg;
             break;
         case 'f':
-            if (strcmp(optarg, "json") == 0)
-                json = 1;
-            else if (strcmp(optarg, "text") == 0)
-                json = 0;
-            else
-                return cli_error(CLI_EXIT_ERROR, "core: unknown format '%s' (text or json)",
-                                 optarg);
+            format = cli_stacks_format_from_name(optarg);
+            if (format < 0)
+                return cli_error(CLI_EXIT_ERROR,
+                                 "core: unknown format '%s' (text, json or faulthandler)", optarg);
             break;
         case 'd': {
             char *end;
@@ -90,12 +87,11 @@ int pydbg_cli_core(int argc, char **argv)
         pydbg_process_close(process);
         return status;
     }
-    if (json)
-        cli_print_stacks_json(process, stacks);
-    else
-        cli_print_stacks_text(process, stacks);
+    rc = cli_print_stacks(process, stacks, format);
     pydbg_stacks_free(stacks);
     pydbg_process_close(process);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     if (fflush(stdout) != 0)
         return cli_error(CLI_EXIT_ERROR, "cannot write the output");
     return CLI_EXIT_OK;

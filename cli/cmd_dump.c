@@ -9,13 +9,13 @@
 #include "stack_output.h"
 
 static const char dump_usage[] =
-    "usage: pydebug dump --pid PID [--format text|json] [--paused] [--max-depth N]\n"
-    "                    [--no-thread-names]\n"
+    "usage: pydebug dump --pid PID [--format text|json|faulthandler] [--paused]\n"
+    "                    [--max-depth N] [--no-thread-names]\n"
     "\n"
     "Prints every thread's Python stack of a live process, innermost frame first.\n"
     "\n"
     "  --pid PID          the process to inspect (required)\n"
-    "  --format FORMAT    text (default) or json\n"
+    "  --format FORMAT    text (default), json, or faulthandler (CPython's own layout)\n"
     "  --paused           stop the process (ptrace) while reading, for a consistent view\n"
     "  --max-depth N      keep at most N frames per thread (default 1000000)\n"
     "  --no-thread-names  do not look up threading.Thread names\n"
@@ -35,7 +35,7 @@ int pydbg_cli_dump(int argc, char **argv)
     pydbg_capture_options capture = PYDBG_CAPTURE_OPTIONS_INIT;
     pydbg_process *process = NULL;
     pydbg_stacks *stacks = NULL;
-    int pid = 0, json = 0, opt, rc;
+    int pid = 0, format = PYDBG_STACKS_FORMAT_TEXT, opt, rc;
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "p:f:h", options, NULL)) != -1) {
@@ -47,13 +47,10 @@ int pydbg_cli_dump(int argc, char **argv)
                                  optarg);
             break;
         case 'f':
-            if (strcmp(optarg, "json") == 0)
-                json = 1;
-            else if (strcmp(optarg, "text") == 0)
-                json = 0;
-            else
-                return cli_error(CLI_EXIT_ERROR, "dump: unknown format '%s' (text or json)",
-                                 optarg);
+            format = cli_stacks_format_from_name(optarg);
+            if (format < 0)
+                return cli_error(CLI_EXIT_ERROR,
+                                 "dump: unknown format '%s' (text, json or faulthandler)", optarg);
             break;
         case 'P':
             capture.flags |= PYDBG_CAPTURE_PAUSE;
@@ -97,12 +94,11 @@ int pydbg_cli_dump(int argc, char **argv)
         pydbg_process_close(process);
         return status;
     }
-    if (json)
-        cli_print_stacks_json(process, stacks);
-    else
-        cli_print_stacks_text(process, stacks);
+    rc = cli_print_stacks(process, stacks, format);
     pydbg_stacks_free(stacks);
     pydbg_process_close(process);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     if (fflush(stdout) != 0)
         return cli_error(CLI_EXIT_ERROR, "cannot write the output");
     return CLI_EXIT_OK;

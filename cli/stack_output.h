@@ -4,10 +4,12 @@
 
 #include "pydebug.h"
 
-/* The JSON of the CLI contract ("pid", "python_version", "threads"), on stdout. */
-void cli_print_stacks_json(pydbg_process *process, const pydbg_stacks *stacks);
+/* Parses a --format value of dump and core (text, json, faulthandler) into a
+ * ::pydbg_stacks_output_format; -1 if it is none of them. */
+int cli_stacks_format_from_name(const char *name);
 
-/* faulthandler's layout, so that the traceback parser (and people) read it. */
-void cli_print_stacks_text(pydbg_process *process, const pydbg_stacks *stacks);
+/* Writes the capture to stdout in `format` (the JSON document ends with a newline).
+ * Returns CLI_EXIT_OK, or the status of the error it reported. */
+int cli_print_stacks(const pydbg_process *process, const pydbg_stacks *stacks, int format);
 
 #endif

@@ -198,6 +198,77 @@ PYDBG_API int pydbg_frame_instruction_offset(const pydbg_frame *frame);
 /** @brief The remote address of the frame's code object (an identity for tools). @note Thread-safe. */
 PYDBG_API uint64_t pydbg_frame_code_address(const pydbg_frame *frame);
 
+/* ---- writing a capture out ------------------------------------------------------------ */
+
+/** @brief Output formats of pydbg_stacks_format(). */
+typedef enum pydbg_stacks_output_format {
+    /**
+     * The text `pydebug dump` prints: a `Process PID: Python X.Y.Z` line (only when a
+     * process is given), then per thread a blank line, a header
+     * `Thread 0x… "name" native=TID main gil (most recent call first):` (each part after
+     * the ident only where known or true) and one `  File "…", line N in qualname` line
+     * per frame, innermost first. `pydbg_tb_parser` reads it back.
+     */
+    PYDBG_STACKS_FORMAT_TEXT = 0,
+    /**
+     * The JSON document `pydebug dump --format json` prints (the CLI contract: "pid",
+     * "python_version", "threads"), compact, without a trailing newline.
+     */
+    PYDBG_STACKS_FORMAT_JSON = 1,
+    /**
+     * CPython `faulthandler`'s own layout, as `faulthandler.dump_traceback(all_threads=True)`
+     * writes it: per thread `Thread 0x… (most recent call first):` and
+     * `  File "…", line N in co_name` lines, threads separated by a blank line; names
+     * escaped to ASCII (`\xNN`, `\uNNNN`, `\UNNNNNNNN`) and cut at 500 characters
+     * with `...`, `  <no Python frame>` for a thread without frames, `  ...` after a
+     * stack cut by the depth bound. Unlike faulthandler, no thread is marked
+     * `Current thread` and every frame and thread of the capture is written (faulthandler
+     * stops at 100 of each).
+     */
+    PYDBG_STACKS_FORMAT_FAULTHANDLER = 2
+} pydbg_stacks_output_format;
+
+/**
+ * @brief Formats a capture as text, JSON or faulthandler's layout, into a new string.
+ *
+ * A thread whose walk failed part-way is written with the frames read and its
+ * error (`  <stack incomplete: …>` in the text layouts, "error" in JSON).
+ *
+ * @param[out] out        receives a NUL-terminated string; free it with
+ *                        pydbg_tb_string_free() (pydebug/traceback.h). NULL on failure.
+ * @param[out] out_length receives its length without the NUL. May be NULL.
+ * @param stacks          the capture.
+ * @param process         the process it was captured from, for its PID and Python
+ *                        version; or NULL, which leaves out the text's `Process` line
+ *                        and writes `"pid": null, "python_version": null` in JSON.
+ * @param format          a ::pydbg_stacks_output_format.
+ * @return #PYDBG_OK, #PYDBG_EINVAL, #PYDBG_ENOMEM.
+ * @note Thread-safe: the capture is only read, and @p process only for its PID and
+ *       version (which never change), so the process may be in use by another thread.
+ */
+PYDBG_API int pydbg_stacks_format(char **out, size_t *out_length, const pydbg_stacks *stacks,
+                                  const pydbg_process *process, int format);
+
+/**
+ * @brief Formats a capture like pydbg_stacks_format(), into a caller buffer.
+ *
+ * Works like snprintf(): writes at most @p size bytes including the NUL and
+ * always sets `*needed` to the full length (without the NUL).
+ *
+ * @param buffer      the destination, may be NULL when @p size is 0.
+ * @param size        its size in bytes.
+ * @param[out] needed receives the length of the full output. May be NULL.
+ * @param stacks      the capture.
+ * @param process     the process it was captured from, or NULL (see pydbg_stacks_format()).
+ * @param format      a ::pydbg_stacks_output_format.
+ * @return #PYDBG_OK if it fit; #PYDBG_ELIMIT if it was cut (retry with `*needed + 1`);
+ *         #PYDBG_EINVAL; #PYDBG_ENOMEM.
+ * @note Thread-safe, as pydbg_stacks_format().
+ */
+PYDBG_API int pydbg_stacks_format_into(char *buffer, size_t size, size_t *needed,
+                                       const pydbg_stacks *stacks, const pydbg_process *process,
+                                       int format);
+
 PYDBG_END_DECLS
 
 #endif /* PYDEBUG_FRAMES_H */
