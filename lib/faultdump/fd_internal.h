@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "faultdump/fd_unwind.h"
 #include "layout/layout.h"
 #include "mem/reader.h"
 
@@ -31,6 +32,7 @@
 #define PYDBG__FD_MAX_SCAN_THREADS 4096
 #define PYDBG__FD_LINETABLE_CAP (256u * 1024u)
 #define PYDBG__FD_MAX_NATIVE_FRAMES 64
+#define PYDBG__FD_MAX_OBJECTS 1024 /* executable mappings the unwinder knows */
 
 typedef struct pydbg__fd_python {
     int ready; /* the interpreter was found */
@@ -53,6 +55,15 @@ typedef struct pydbg__fd_native_frame {
     char symbol[256];
 } pydbg__fd_native_frame;
 
+/* An executable mapping, from /proc/self/maps at dump time, or from the table
+ * prepared at install (when /proc cannot be read). */
+typedef struct pydbg__fd_object {
+    uint64_t start, end; /* the executable range */
+    uint64_t base;       /* where the file's ELF header is mapped, 0 if unknown */
+    uint64_t eh_frame_hdr;
+    int hdr_state;       /* 0 not looked up yet, 1 found, -1 none */
+} pydbg__fd_object;
+
 typedef struct pydbg__fd_ctx {
     pydbg__reader *reader;
     int fd;
@@ -66,6 +77,11 @@ typedef struct pydbg__fd_ctx {
     int native_truncated;
     pydbg__fd_native_frame native[PYDBG__FD_MAX_NATIVE_FRAMES];
     char scratch[64 * 1024]; /* /proc/self/maps, ELF headers, symbol chunks */
+    /* the CFI unwinder */
+    size_t nobjects;
+    pydbg__fd_object objects[PYDBG__FD_MAX_OBJECTS];
+    pydbg__fd_cfi_work cfi;
+    int unwind_stats[2]; /* frames found by CFI, by the frame-pointer chain (tests) */
 } pydbg__fd_ctx;
 
 /* The process-wide interpreter description (fd_install.c). */

@@ -50,25 +50,40 @@ static void add_frame(pydbg__fd_ctx *ctx, uint64_t address)
     ctx->native[ctx->native_count++].address = address;
 }
 
-static void unwind(pydbg__fd_ctx *ctx, uint64_t pc, uint64_t fp, uint64_t sp)
+/* One link of the frame-pointer chain: [fp] is the caller's fp, [fp + 8]
+ * the return address. Returns 0 when the link is implausible. */
+static int fp_step(pydbg__fd_ctx *ctx, uint64_t *pc, uint64_t *fp, uint64_t *sp)
+{
+    uint64_t link[2];
+    if (*fp < *sp || (*fp & 7) != 0 || *fp - *sp > MAX_FRAME_SIZE)
+        return 0;
+    if (pydbg__read(ctx->reader, *fp, link, sizeof link) != PYDBG_OK || link[1] < 4096)
+        return 0;
+    *pc = link[1];
+    *sp = *fp + 16;
+    *fp = link[0];
+    return 1;
+}
+
+#if !defined(__x86_64__)
+/* The frame-pointer walk alone (targets without the CFI unwinder). */
+static void unwind_fp(pydbg__fd_ctx *ctx, uint64_t pc, uint64_t fp, uint64_t sp)
 {
     ctx->native_count = 0;
     ctx->native_truncated = 0;
     add_frame(ctx, pc);
     /* One more link than fits, to know whether the output is cut. */
     for (int i = 0; i <= PYDBG__FD_MAX_NATIVE_FRAMES; i++) {
-        uint64_t link[2];
-        if (fp < sp || (fp & 7) != 0 || fp - sp > MAX_FRAME_SIZE)
+        uint64_t old_fp = fp;
+        if (!fp_step(ctx, &pc, &fp, &sp))
             break;
-        if (pydbg__read(ctx->reader, fp, link, sizeof link) != PYDBG_OK || link[1] < 4096)
+        add_frame(ctx, pc);
+        ctx->unwind_stats[1]++;
+        if (ctx->native_truncated || fp <= old_fp)
             break;
-        add_frame(ctx, link[1]);
-        if (ctx->native_truncated || link[0] <= fp)
-            break;
-        sp = fp + 16;
-        fp = link[0];
     }
 }
+#endif
 
 /* ---- /proc/self/maps ------------------------------------------------------ */
 
@@ -135,13 +150,17 @@ static void match_line(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, size_
     }
 }
 
-static void find_mappings(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, size_t count)
+typedef void (*maps_line_fn)(pydbg__fd_ctx *ctx, void *arg, const char *line, const char *end);
+
+/* Calls `fn` for each line of /proc/self/maps (open/read into the scratch
+ * buffer). Returns 0 when the file cannot be opened. */
+static int read_maps(pydbg__fd_ctx *ctx, maps_line_fn fn, void *arg)
 {
     char *buffer = ctx->scratch;
     size_t capacity = sizeof ctx->scratch, used = 0, total = 0;
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return;
+        return 0;
     for (;;) {
         ssize_t n = read(fd, buffer + used, capacity - used);
         size_t start = 0;
@@ -152,7 +171,7 @@ static void find_mappings(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, si
         for (size_t i = 0; i < used; i++) {
             if (buffer[i] != '\n')
                 continue;
-            match_line(ctx, frames, count, buffer + start, buffer + i);
+            fn(ctx, arg, buffer + start, buffer + i);
             start = i + 1;
         }
         if (start == 0 && used == capacity)
@@ -165,6 +184,96 @@ static void find_mappings(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, si
             break;
     }
     close(fd);
+    return 1;
+}
+
+typedef struct frame_set {
+    pydbg__fd_native_frame *frames;
+    size_t count;
+} frame_set;
+
+static void match_frames(pydbg__fd_ctx *ctx, void *arg, const char *line, const char *end)
+{
+    frame_set *set = arg;
+    match_line(ctx, set->frames, set->count, line, end);
+}
+
+static void find_mappings(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, size_t count)
+{
+    frame_set set = {frames, count};
+    read_maps(ctx, match_frames, &set);
+}
+
+/* ---- the loaded objects, for the CFI unwinder ------------------------------- */
+
+/* State of the maps walk: the last mapping at file offset 0 (where an ELF
+ * header is), named by its device and inode; a file's mappings are listed
+ * together, so that is the base of the executable mappings that follow it. */
+typedef struct object_walk {
+    uint64_t key, base;
+} object_walk;
+
+static uint64_t text_key(const char *p, const char *end)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; p < end; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h;
+}
+
+static void collect_object(pydbg__fd_ctx *ctx, void *arg, const char *line, const char *end)
+{
+    object_walk *walk = arg;
+    uint64_t start, stop, offset, key;
+    const char *p = line, *dev, *path;
+    int executable, file_backed;
+    if (!hex_field(&p, end, &start) || p >= end || *p++ != '-' || !hex_field(&p, end, &stop))
+        return;
+    p = skip_field(p, end); /* to perms */
+    executable = end - p > 3 && p[2] == 'x';
+    p = skip_field(p, end); /* to offset */
+    if (!hex_field(&p, end, &offset))
+        return;
+    dev = skip_field(p, end);
+    p = skip_field(dev, end); /* to inode */
+    path = skip_field(p, end);
+    file_backed = !(p < end && *p == '0' && (p + 1 == end || p[1] == ' '));
+    key = text_key(dev, path);
+    if (file_backed && offset == 0) {
+        walk->key = key;
+        walk->base = start;
+    }
+    if (!executable || ctx->nobjects >= PYDBG__FD_MAX_OBJECTS)
+        return;
+    {
+        pydbg__fd_object *o = &ctx->objects[ctx->nobjects++];
+        o->start = start;
+        o->end = stop;
+        o->base = 0;
+        o->hdr_state = 0;
+        o->eh_frame_hdr = 0;
+        if (file_backed && key == walk->key)
+            o->base = walk->base;
+        else if (!file_backed && end - path == 6 && memcmp(path, "[vdso]", 6) == 0)
+            o->base = start; /* the vDSO is a whole ELF image */
+    }
+}
+
+static const pydbg__fd_object *find_object(pydbg__fd_ctx *ctx, uint64_t pc)
+{
+    for (size_t i = 0; i < ctx->nobjects; i++) {
+        pydbg__fd_object *o = &ctx->objects[i];
+        if (pc < o->start || pc >= o->end)
+            continue;
+        if (o->hdr_state == 0) {
+            o->hdr_state = -1;
+            if (o->base &&
+                pydbg__fd_cfi_find_hdr(ctx->reader, o->base, &o->eh_frame_hdr) == PYDBG_OK)
+                o->hdr_state = 1;
+        }
+        return o;
+    }
+    return NULL;
 }
 
 /* ---- ELF symbols ----------------------------------------------------------- */
@@ -320,6 +429,81 @@ void pydbg__fd_symbolize(pydbg__fd_ctx *ctx, pydbg__fd_native_frame *frames, siz
     }
 }
 
+/* ---- CFI unwinding (x86_64) ------------------------------------------------ */
+
+#if defined(__x86_64__)
+static void regs_from_context(const ucontext_t *uc, pydbg__fd_regs *regs)
+{
+    /* DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8..r15, then rip. */
+    static const int greg[PYDBG__FD_NREGS] = {REG_RAX, REG_RDX, REG_RCX, REG_RBX, REG_RSI,
+                                              REG_RDI, REG_RBP, REG_RSP, REG_R8,  REG_R9,
+                                              REG_R10, REG_R11, REG_R12, REG_R13, REG_R14,
+                                              REG_R15, REG_RIP};
+    for (int i = 0; i < PYDBG__FD_NREGS; i++)
+        regs->r[i] = (uint64_t)uc->uc_mcontext.gregs[greg[i]];
+    regs->valid = (1u << PYDBG__FD_NREGS) - 1;
+}
+
+/* Walks the stack with the CFI of the objects in /proc/self/maps; a frame
+ * without usable CFI is left through the frame-pointer chain instead, and the
+ * walk goes on with CFI from its caller. */
+static void unwind_cfi(pydbg__fd_ctx *ctx, pydbg__fd_regs *regs)
+{
+    object_walk walk = {0, 0};
+    int exact = 1; /* frame 0 is the interrupted instruction itself */
+    ctx->nobjects = 0;
+    ctx->native_count = 0;
+    ctx->native_truncated = 0;
+    if (!read_maps(ctx, collect_object, &walk))
+        ctx->nobjects = 0;
+    add_frame(ctx, regs->r[PYDBG__FD_REG_RIP]);
+    for (int i = 0; i <= PYDBG__FD_MAX_NATIVE_FRAMES; i++) {
+        uint64_t pc = regs->r[PYDBG__FD_REG_RIP], old_sp = regs->r[PYDBG__FD_REG_RSP];
+        const pydbg__fd_object *o = find_object(ctx, exact ? pc : pc - 1);
+        int rc = PYDBG_ENOTFOUND, signal_frame = 0;
+        if (o && o->hdr_state == 1) {
+            pydbg__fd_cfi_object object = {o->eh_frame_hdr};
+            rc = pydbg__fd_cfi_step(ctx->reader, &object, &ctx->cfi, regs, exact, &signal_frame);
+            if (rc == PYDBG__FD_CFI_END)
+                break;
+        }
+        if (rc == PYDBG_OK) {
+            ctx->unwind_stats[0]++;
+        } else if (i == 0 && !o && ctx->nobjects > 0) {
+            /* The pc is in no executable mapping: a call through a bad
+             * pointer. The call pushed its return address at [rsp]. */
+            uint64_t ra;
+            if (pydbg__read(ctx->reader, old_sp, &ra, sizeof ra) != PYDBG_OK)
+                break;
+            regs->r[PYDBG__FD_REG_RIP] = ra;
+            regs->r[PYDBG__FD_REG_RSP] = old_sp + 8;
+            ctx->unwind_stats[1]++;
+        } else {
+            uint64_t fp = regs->r[PYDBG__FD_REG_RBP], sp = old_sp, next_pc;
+            if (!(regs->valid & (1u << PYDBG__FD_REG_RBP)) || !fp_step(ctx, &next_pc, &fp, &sp))
+                break;
+            regs->r[PYDBG__FD_REG_RIP] = next_pc;
+            regs->r[PYDBG__FD_REG_RBP] = fp;
+            regs->r[PYDBG__FD_REG_RSP] = sp;
+            /* What the frame saved elsewhere is unknown now. */
+            regs->valid = 1u << PYDBG__FD_REG_RIP | 1u << PYDBG__FD_REG_RSP |
+                          1u << PYDBG__FD_REG_RBP;
+            ctx->unwind_stats[1]++;
+        }
+        if (regs->r[PYDBG__FD_REG_RIP] < 4096)
+            break;
+        /* Each caller's frame is above its callee's; only a signal frame may
+         * jump (to the interrupted stack, wherever the handler ran). */
+        if (!signal_frame && regs->r[PYDBG__FD_REG_RSP] <= old_sp)
+            break;
+        add_frame(ctx, regs->r[PYDBG__FD_REG_RIP]);
+        if (ctx->native_truncated)
+            break;
+        exact = signal_frame;
+    }
+}
+#endif
+
 /* ---- output ---------------------------------------------------------------- */
 
 void pydbg__fd_dump_native(pydbg__fd_ctx *ctx, const void *ucontext)
@@ -340,7 +524,19 @@ void pydbg__fd_dump_native(pydbg__fd_ctx *ctx, const void *ucontext)
     (void)uc;
     return;
 #endif
-    unwind(ctx, pc, fp, sp);
+    ctx->unwind_stats[0] = ctx->unwind_stats[1] = 0;
+#if defined(__x86_64__)
+    {
+        pydbg__fd_regs regs;
+        (void)pc;
+        (void)fp;
+        (void)sp;
+        regs_from_context(uc, &regs);
+        unwind_cfi(ctx, &regs);
+    }
+#else
+    unwind_fp(ctx, pc, fp, sp);
+#endif
     pydbg__fd_symbolize(ctx, ctx->native, ctx->native_count);
     /* A frame-pointer chain through code built without frame pointers yields
      * stack or data addresses: the walk ends at the first one. */

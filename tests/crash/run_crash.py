@@ -150,10 +150,23 @@ class Case:
         rc2, _, err2 = self.run(script, env={"PYDEBUG_FAULTHANDLER": "1",
                                              "PYDEBUG_FAULTDUMP_READER": reader})
         self.check(rc2 == -signum, "%s alone: exit status %s" % (name, rc2))
+        if script == "threads_segv.py":
+            self.native_python(err2)
         self.check(without_ids(parse(err2)) == without_ids(theirs_blocks),
                    "%s alone: frames differ from faulthandler's:\n--- ours\n%s\n--- faulthandler\n%s"
                    % (name, err2[-3000:], err[-3000:]))
         return ours
+
+    def native_python(self, dump):
+        """The ctypes crash (strlen in libc, called from _ctypes through libffi) unwinds
+        through code without frame pointers into the interpreter's loop."""
+        frames = native_frames(dump)
+        names = [n for _, n in frames]
+        self.check(len(frames) > 3 and "_PyEval_EvalFrameDefault" in names and
+                   any(n and (n.startswith("PyObject_Call") or n.startswith("_PyObject_MakeTpCall")
+                              or n.startswith("_PyObject_FastCall") or n == "PyCFuncPtr_call")
+                       for n in names),
+                   "ctypes crash: native frames do not reach the interpreter:\n" + dump[-3000:])
 
     def compare(self, name, theirs, ours):
         if not self.check(len(theirs) == len(ours),
@@ -273,6 +286,64 @@ class Case:
                        for line in b[2]), "malloc lock: frame 'allocate' missing:\n" + ours)
 
 
+NATIVE_FRAME = re.compile(r'^  Binary file "([^"]*)"(?:, at ([^+ ]+)\+0x[0-9a-f]+)? \[0x[0-9a-f]+\]$')
+
+
+def native_frames(dump):
+    """(path, symbol or None) of each line of the C stack of a dump."""
+    text = dump.split("C stack trace (most recent call first):\n", 1)
+    if len(text) < 2:
+        return []
+    out = []
+    for line in text[1].splitlines():
+        m = NATIVE_FRAME.match(line)
+        if not m:
+            break
+        out.append((m.group(1), m.group(2)))
+    return out
+
+
+# The call chains native_chain.c is written to have, innermost first: names of its own
+# functions, "libc" for any number (at least one) of frames in libc, "?" for one frame
+# outside every mapping (the bad function pointer itself).
+NATIVE_CHAINS = {
+    "qsort": ["crash_write", "chain_compare", "libc", "chain_three", "chain_two", "chain_one",
+              "main"],
+    "strlen": ["libc", "chain_three", "chain_two", "chain_one", "main"],
+    "call": ["?", "chain_three", "chain_two", "chain_one", "main"],
+}
+
+
+def run_native_chain(args):
+    failures = []
+    for mode, chain in sorted(NATIVE_CHAINS.items()):
+        p = subprocess.run([args.native_chain, mode], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        err = p.stderr.decode("utf-8", "replace")
+        frames = native_frames(err)
+        if p.returncode != -signal.SIGSEGV:
+            failures.append("native %s: exit status %s" % (mode, p.returncode))
+        i, ok = 0, True
+        for want in chain:
+            if want == "libc":
+                n = 0
+                while i < len(frames) and "/libc.so" in frames[i][0]:
+                    i, n = i + 1, n + 1
+                ok = ok and n >= 1
+            elif want == "?":
+                ok = ok and i < len(frames) and frames[i][0] == "<unknown>"
+                i += 1
+            else:
+                ok = ok and i < len(frames) and frames[i][1] == want and \
+                    frames[i][0] == os.path.realpath(args.native_chain)
+                i += 1
+        # Past main: libc's start-up code and _start, where CFI marks the outermost frame.
+        ok = ok and bool(frames) and frames[-1][1] == "_start"
+        if not ok:
+            failures.append("native %s: expected %s, got:\n%s" % (mode, " > ".join(chain), err))
+    return failures
+
+
 def run_example(args):
     """The embedded example: our dump (fd 3) and faulthandler (PYTHONFAULTHANDLER) agree."""
     failures = []
@@ -315,6 +386,7 @@ def main():
     parser.add_argument("--lib", required=True)
     parser.add_argument("--shim")
     parser.add_argument("--example")
+    parser.add_argument("--native-chain")
     parser.add_argument("--only", help="run only interpreters whose name contains this")
     args = parser.parse_args()
     args.lib = os.path.abspath(args.lib)
@@ -327,6 +399,10 @@ def main():
     failures = [f for c in cases for f in c.failures]
     for c in cases:
         print("%-22s %3d checks, %d failed" % (c.version, c.checks, len(c.failures)))
+    if args.native_chain:
+        nc = run_native_chain(args)
+        print("native chains: %s" % ("ok" if not nc else "FAILED"))
+        failures += nc
     if args.example:
         ex = run_example(args)
         print("embedded example: %s" % ("ok" if not ex else "FAILED"))
