@@ -388,6 +388,13 @@ static int parse_cie(pydbg__reader *reader, uint64_t address, pydbg__fd_cfi_work
 
 /* ---- the CFA program ------------------------------------------------------- */
 
+/* Factored offsets wrap instead of overflowing: garbage gives a garbage
+ * address, which the reader then refuses. */
+static int64_t scaled(uint64_t value, int64_t factor)
+{
+    return (int64_t)(value * (uint64_t)factor);
+}
+
 typedef struct program {
     cursor c;
     int in_cie;
@@ -423,7 +430,7 @@ static int run_program(program *p, const cie_info *cie, uint64_t loc, uint64_t t
             if (!rule_for(state, op & 0x3f, &r))
                 return PYDBG_ECORRUPT;
             {
-                int64_t off = (int64_t)uleb(c) * cie->data_align;
+                int64_t off = scaled(uleb(c), cie->data_align);
                 if (r) {
                     r->kind = RULE_OFFSET;
                     r->offset = off;
@@ -455,7 +462,7 @@ static int run_program(program *p, const cie_info *cie, uint64_t loc, uint64_t t
         case 0x2f: { /* GNU_negative_offset_extended */
             int64_t off;
             reg = uleb(c);
-            off = op == 0x11 ? sleb(c) * cie->data_align : (int64_t)uleb(c) * cie->data_align;
+            off = op == 0x11 ? scaled((uint64_t)sleb(c), cie->data_align) : scaled(uleb(c), cie->data_align);
             if (op == 0x2f)
                 off = -off;
             if (!rule_for(state, reg, &r))
@@ -470,7 +477,7 @@ static int run_program(program *p, const cie_info *cie, uint64_t loc, uint64_t t
         case 0x15: { /* val_offset_sf */
             int64_t off;
             reg = uleb(c);
-            off = op == 0x15 ? sleb(c) * cie->data_align : (int64_t)uleb(c) * cie->data_align;
+            off = op == 0x15 ? scaled((uint64_t)sleb(c), cie->data_align) : scaled(uleb(c), cie->data_align);
             if (!rule_for(state, reg, &r))
                 return PYDBG_ECORRUPT;
             if (r) {
@@ -521,7 +528,7 @@ static int run_program(program *p, const cie_info *cie, uint64_t loc, uint64_t t
             reg = uleb(c);
             state->cfa.kind = RULE_CFA_REG;
             state->cfa.reg = (uint8_t)(reg < PYDBG__FD_NREGS ? reg : 0xff);
-            state->cfa.offset = op == 0x12 ? sleb(c) * cie->data_align : (int64_t)uleb(c);
+            state->cfa.offset = op == 0x12 ? scaled((uint64_t)sleb(c), cie->data_align) : (int64_t)uleb(c);
             break;
         case 0x0d: /* def_cfa_register */
             reg = uleb(c);
@@ -532,7 +539,7 @@ static int run_program(program *p, const cie_info *cie, uint64_t loc, uint64_t t
             state->cfa.offset = (int64_t)uleb(c);
             break;
         case 0x13: /* def_cfa_offset_sf */
-            state->cfa.offset = sleb(c) * cie->data_align;
+            state->cfa.offset = scaled((uint64_t)sleb(c), cie->data_align);
             break;
         case 0x0f: /* def_cfa_expression */
         case 0x10: /* expression */
