@@ -1,12 +1,13 @@
 /* The native part of a crash dump: the crashing thread's C stack, named with
  * the ELF symbol tables of the mapped files.
  *
- * Unwinding follows the frame-pointer chain from the interrupted context
- * (RBP on x86_64, x29 on aarch64); every link is read with the non-faulting
- * reader and must move up the stack, so a corrupt chain ends the walk. Code
- * built without frame pointers (CPython before 3.12, most of libc) breaks the
- * chain early: the first frame, the faulting instruction itself, is always
- * right.
+ * Unwinding (x86_64) uses the DWARF CFI of each object (fd_unwind.c), the
+ * objects found at dump time from /proc/self/maps and their ELF headers in
+ * memory, so extension modules loaded after the install are unwound too. A
+ * frame without usable CFI is left through the frame-pointer chain (RBP; x29
+ * on aarch64, where the chain is all there is); every link is read with the
+ * non-faulting reader and must move up the stack, so a corrupt stack ends the
+ * walk. The first frame, the faulting instruction itself, is always right.
  *
  * Naming happens in the handler without dladdr (not async-signal-safe) and
  * without anything prepared in advance, so libraries loaded after the install
