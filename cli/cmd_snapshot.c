@@ -34,13 +34,14 @@ static const char snapshot_usage[] =
     "5 not a Python process or unsupported Python version.\n";
 
 static const char diff_usage[] =
-    "usage: pydebug diff OLD NEW [--by type|mapping] [--top N] [--format text|json]\n"
+    "usage: pydebug diff OLD NEW [--by type|mapping|arena] [--top N] [--format text|json]\n"
     "                    [--tracked-only]\n"
     "\n"
     "Shows what grew between two snapshot files, largest growth first.\n"
     "\n"
     "  --by type        by type name (tp_name): objects and bytes (default)\n"
     "  --by mapping     by mapping path, [heap], [anon] or [stack]: resident bytes\n"
+    "  --by arena       pymalloc: arenas, and blocks per size class (\"32-byte blocks\")\n"
     "  --top N          the first N entries (default 20; 0 for all)\n"
     "  --tracked-only   by type: only objects on the GC lists (what gc.get_objects()\n"
     "                   sees), not the untracked ones reached from them\n"
@@ -123,6 +124,23 @@ static void print_snapshot_text(const pydbg_snapshot *s, const char *path, long 
         printf("  census:   none\n");
     }
     printf("  note:     %s\n", pydbg_snapshot_census_note(s));
+    for (size_t i = 0; i < pydbg_snapshot_pymalloc_count(s); i++) {
+        uint64_t id = pydbg_snapshot_pymalloc_value(s, i, PYDBG_PYMALLOC_INTERPRETER_ID);
+        char who[48];
+        if (id == UINT64_MAX)
+            snprintf(who, sizeof who, "process");
+        else
+            snprintf(who, sizeof who, "interpreter %" PRIu64, id);
+        human(a, sizeof a, (double)pydbg_snapshot_pymalloc_value(s, i, PYDBG_PYMALLOC_ARENA_BYTES));
+        human(b, sizeof b, (double)pydbg_snapshot_pymalloc_value(s, i, PYDBG_PYMALLOC_BLOCK_BYTES));
+        printf("  pymalloc: %s: %" PRIu64 " arenas, %s; %" PRIu64 " pools in use; %" PRIu64
+               " blocks, %s in allocated blocks\n",
+               who, pydbg_snapshot_pymalloc_value(s, i, PYDBG_PYMALLOC_ARENAS), a,
+               pydbg_snapshot_pymalloc_value(s, i, PYDBG_PYMALLOC_POOLS),
+               pydbg_snapshot_pymalloc_value(s, i, PYDBG_PYMALLOC_BLOCKS), b);
+    }
+    if (!(contents & PYDBG_SNAPSHOT_HAS_PYMALLOC) && *pydbg_snapshot_pymalloc_note(s))
+        printf("  pymalloc: %s\n", pydbg_snapshot_pymalloc_note(s));
     human(a, sizeof a, (double)file_size);
     printf("  written:  %s (%s)\n", path, a);
 }
@@ -168,6 +186,37 @@ static void print_snapshot_json(const pydbg_snapshot *s, const char *path)
         json_uint(&w, t.reached_count);
         json_key(&w, "reached_bytes");
         json_uint(&w, t.reached_bytes);
+    }
+    json_key(&w, "pymalloc");
+    json_bool(&w, (contents & PYDBG_SNAPSHOT_HAS_PYMALLOC) != 0);
+    json_key(&w, "pymalloc_note");
+    json_string(&w, pydbg_snapshot_pymalloc_note(s));
+    if (contents & PYDBG_SNAPSHOT_HAS_PYMALLOC) {
+        static const struct {
+            const char *key;
+            pydbg_pymalloc_field field;
+        } fields[] = {{"arenas", PYDBG_PYMALLOC_ARENAS},
+                      {"arena_bytes", PYDBG_PYMALLOC_ARENA_BYTES},
+                      {"pools", PYDBG_PYMALLOC_POOLS},
+                      {"free_pools", PYDBG_PYMALLOC_FREE_POOLS},
+                      {"blocks", PYDBG_PYMALLOC_BLOCKS},
+                      {"block_bytes", PYDBG_PYMALLOC_BLOCK_BYTES},
+                      {"arena_size", PYDBG_PYMALLOC_ARENA_SIZE},
+                      {"pool_size", PYDBG_PYMALLOC_POOL_SIZE}};
+        json_key(&w, "pymalloc_allocators");
+        json_begin_array(&w);
+        for (size_t i = 0; i < pydbg_snapshot_pymalloc_count(s); i++) {
+            uint64_t id = pydbg_snapshot_pymalloc_value(s, i, PYDBG_PYMALLOC_INTERPRETER_ID);
+            json_begin_object(&w);
+            json_key(&w, "interpreter_id");
+            json_int(&w, id == UINT64_MAX ? -1 : (int64_t)id);
+            for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+                json_key(&w, fields[f].key);
+                json_uint(&w, pydbg_snapshot_pymalloc_value(s, i, fields[f].field));
+            }
+            json_end_object(&w);
+        }
+        json_end_array(&w);
     }
     json_end_object(&w);
     json_finish(&w);
@@ -271,7 +320,7 @@ static void print_diff_text(const pydbg_diff *d, const pydbg_snapshot *a, const 
     printf("diff by %s: pid %d at %s -> pid %d at %s\n", by, pydbg_snapshot_pid(a), ta,
            pydbg_snapshot_pid(b), tb);
     printf("%14s %12s %12s %12s  %s\n", "size delta", "count delta", "size", "count",
-           strcmp(by, "type") == 0 ? "type" : "mapping");
+           strcmp(by, "type") == 0 ? "type" : strcmp(by, "arena") == 0 ? "pymalloc" : "mapping");
     for (size_t i = 0; i < pydbg_diff_count(d); i++) {
         int64_t cd = pydbg_diff_value(d, i, PYDBG_DIFF_COUNT_DELTA);
         int64_t sd = pydbg_diff_value(d, i, PYDBG_DIFF_SIZE_DELTA);
@@ -335,7 +384,7 @@ int pydbg_cli_diff(int argc, char **argv)
     pydbg_diff_options dopts = PYDBG_DIFF_OPTIONS_INIT;
     pydbg_snapshot *snaps[2] = {NULL, NULL};
     pydbg_diff *diff = NULL;
-    const char *paths[2] = {NULL, NULL};
+    const char *paths[2] = {NULL, NULL}, *by_name;
     size_t top = 20, npaths = 0;
     int json = 0, all = 0, opt, rc, status = CLI_EXIT_OK;
     optind = 1;
@@ -356,9 +405,11 @@ int pydbg_cli_diff(int argc, char **argv)
                 dopts.by = PYDBG_DIFF_BY_TYPE;
             else if (strcmp(optarg, "mapping") == 0)
                 dopts.by = PYDBG_DIFF_BY_MAPPING;
+            else if (strcmp(optarg, "arena") == 0)
+                dopts.by = PYDBG_DIFF_BY_ARENA;
             else
-                return cli_error(CLI_EXIT_ERROR, "diff: --by takes type or mapping, not '%s'",
-                                 optarg);
+                return cli_error(CLI_EXIT_ERROR,
+                                 "diff: --by takes type, mapping or arena, not '%s'", optarg);
             break;
         case 't': {
             char *end;
@@ -398,11 +449,14 @@ int pydbg_cli_diff(int argc, char **argv)
                            pydbg_last_error());
         goto done;
     }
+    by_name = dopts.by == PYDBG_DIFF_BY_TYPE    ? "type"
+              : dopts.by == PYDBG_DIFF_BY_ARENA ? "arena"
+                                                : "mapping";
     if (json)
-        print_diff_json(diff, dopts.by == PYDBG_DIFF_BY_TYPE ? "type" : "mapping", top, all);
+        print_diff_json(diff, by_name, top, all);
     else
         print_diff_text(diff, snaps[0], snaps[1],
-                        dopts.by == PYDBG_DIFF_BY_TYPE ? "type" : "mapping", top, all);
+                        by_name, top, all);
     if (fflush(stdout) != 0)
         status = cli_error(CLI_EXIT_ERROR, "cannot write the output");
 done:

@@ -70,7 +70,8 @@ enum pydbg_snapshot_contents {
     PYDBG_SNAPSHOT_HAS_MAPPINGS = 1u << 0,  /**< the OS mappings were recorded */
     PYDBG_SNAPSHOT_HAS_CENSUS = 1u << 1,    /**< the tracked objects were counted */
     PYDBG_SNAPSHOT_HAS_REFERENTS = 1u << 2, /**< untracked objects reached were counted */
-    PYDBG_SNAPSHOT_WAS_PAUSED = 1u << 3     /**< the target was paused: the census is exact */
+    PYDBG_SNAPSHOT_WAS_PAUSED = 1u << 3,    /**< the target was paused: the census is exact */
+    PYDBG_SNAPSHOT_HAS_PYMALLOC = 1u << 4   /**< pymalloc's arena usage was recorded */
 };
 
 /** @brief Field selectors of pydbg_snapshot_type_value(). */
@@ -305,6 +306,87 @@ PYDBG_API int pydbg_snapshot_mapping_kind(const pydbg_snapshot *snapshot, size_t
 PYDBG_API uint64_t pydbg_snapshot_mapping_value(const pydbg_snapshot *snapshot, size_t index,
                                                 pydbg_mapping_field field);
 
+/**
+ * @brief Says what the pymalloc arena usage covers, or why there is none.
+ *
+ * For example "pymalloc arenas of the process (as sys._debugmallocstats())",
+ * or "no pymalloc arena usage: /usr/bin/python3.11 has no symbol 'arenas' ..."
+ * for a stripped interpreter, whose allocator state cannot be located.
+ * Snapshot files written before this was recorded give "".
+ *
+ * @param snapshot the snapshot.
+ * @return a string owned by the snapshot, valid until pydbg_snapshot_free() ("" for NULL).
+ * @note Thread-safe.
+ */
+PYDBG_API const char *pydbg_snapshot_pymalloc_note(const pydbg_snapshot *snapshot);
+
+/** @brief Field selectors of pydbg_snapshot_pymalloc_value(); sizes are in bytes. */
+typedef enum pydbg_pymalloc_field {
+    /** The interpreter ID whose allocator this is (3.12+), or 2^64-1 for the
+     *  one allocator of the whole process (3.6 - 3.11). */
+    PYDBG_PYMALLOC_INTERPRETER_ID = 0,
+    PYDBG_PYMALLOC_ARENAS = 1,      /**< arenas allocated ("# arenas allocated current") */
+    PYDBG_PYMALLOC_ARENA_BYTES = 2, /**< their total size: arenas x arena size */
+    PYDBG_PYMALLOC_BLOCK_BYTES = 3, /**< bytes in allocated blocks ("# bytes in allocated blocks") */
+    PYDBG_PYMALLOC_BLOCKS = 4,      /**< blocks allocated */
+    PYDBG_PYMALLOC_POOLS = 5,       /**< pools in use (holding at least one block) */
+    PYDBG_PYMALLOC_FREE_POOLS = 6,  /**< free pools of the arenas ("# unused pools") */
+    PYDBG_PYMALLOC_ARENA_SIZE = 7,  /**< the size of one arena (256 KiB or 1 MiB) */
+    PYDBG_PYMALLOC_POOL_SIZE = 8,   /**< the size of one pool (4 or 16 KiB) */
+    PYDBG_PYMALLOC_SIZE_CLASSES = 9 /**< the number of size classes (32 or 64) */
+} pydbg_pymalloc_field;
+
+/** @brief Field selectors of pydbg_snapshot_pymalloc_class_value(). */
+typedef enum pydbg_size_class_field {
+    PYDBG_SIZE_CLASS_BLOCK_SIZE = 0, /**< the size of a block of the class, in bytes */
+    PYDBG_SIZE_CLASS_POOLS = 1,      /**< pools of the class in use */
+    PYDBG_SIZE_CLASS_BLOCKS = 2,     /**< blocks of the class allocated */
+    PYDBG_SIZE_CLASS_BYTES = 3       /**< their bytes: blocks x block size */
+} pydbg_size_class_field;
+
+/**
+ * @brief Returns the number of pymalloc allocators whose arena usage was recorded.
+ *
+ * One for 3.6 to 3.11 (the process's allocator); from 3.12, one per
+ * interpreter with an allocator of its own (sub-interpreters that share the
+ * main interpreter's are counted with it). 0 when
+ * pydbg_snapshot_contents() lacks #PYDBG_SNAPSHOT_HAS_PYMALLOC; then
+ * pydbg_snapshot_pymalloc_note() says why.
+ *
+ * @param snapshot the snapshot.
+ * @return the number of allocators (0 for NULL).
+ * @note Thread-safe.
+ */
+PYDBG_API size_t pydbg_snapshot_pymalloc_count(const pydbg_snapshot *snapshot);
+
+/**
+ * @brief Returns one number of a pymalloc allocator's arena usage.
+ * @param snapshot the snapshot.
+ * @param index    0 to pydbg_snapshot_pymalloc_count() - 1.
+ * @param field    which number (::pydbg_pymalloc_field).
+ * @return the value; 0 if @p index or @p field is out of range.
+ * @note Thread-safe.
+ */
+PYDBG_API uint64_t pydbg_snapshot_pymalloc_value(const pydbg_snapshot *snapshot, size_t index,
+                                                 pydbg_pymalloc_field field);
+
+/**
+ * @brief Returns one number of a size class of a pymalloc allocator.
+ *
+ * Size class i holds blocks of (i + 1) x 16 bytes (x 8 bytes in 3.6 and 3.7),
+ * up to 512 bytes.
+ *
+ * @param snapshot   the snapshot.
+ * @param index      0 to pydbg_snapshot_pymalloc_count() - 1.
+ * @param size_class 0 to the value of #PYDBG_PYMALLOC_SIZE_CLASSES - 1.
+ * @param field      which number (::pydbg_size_class_field).
+ * @return the value; 0 if an index or @p field is out of range.
+ * @note Thread-safe.
+ */
+PYDBG_API uint64_t pydbg_snapshot_pymalloc_class_value(const pydbg_snapshot *snapshot,
+                                                       size_t index, size_t size_class,
+                                                       pydbg_size_class_field field);
+
 /** @brief The difference between two snapshots (opaque). */
 typedef struct pydbg_diff pydbg_diff;
 
@@ -314,7 +396,12 @@ typedef enum pydbg_diff_by {
     PYDBG_DIFF_BY_TYPE = 0,
     /** By mapping path, or `[heap]`, `[anon]`, `[stack]`; counts are mappings,
      *  sizes resident bytes. */
-    PYDBG_DIFF_BY_MAPPING = 1
+    PYDBG_DIFF_BY_MAPPING = 1,
+    /** By pymalloc usage, summed over the allocators: the key `arenas` (count:
+     *  arenas, size: their bytes) and one key per size class in use, such as
+     *  `32-byte blocks` (count: blocks allocated, size: their bytes). Both
+     *  snapshots need #PYDBG_SNAPSHOT_HAS_PYMALLOC. */
+    PYDBG_DIFF_BY_ARENA = 2
 } pydbg_diff_by;
 
 /** @brief Flags for pydbg_diff_options::flags. */
@@ -360,7 +447,7 @@ typedef enum pydbg_diff_field {
  * @param new_snapshot the later snapshot.
  * @param options   NULL for #PYDBG_DIFF_OPTIONS_INIT, or initialised options.
  * @return #PYDBG_OK; #PYDBG_EINVAL; #PYDBG_ENOTSUP (by type, and a snapshot
- *         has no census); #PYDBG_ENOMEM.
+ *         has no census; by arena, and a snapshot has no pymalloc usage); #PYDBG_ENOMEM.
  * @note Thread-safe (the snapshots are only read).
  */
 PYDBG_API int pydbg_diff_compute(pydbg_diff **out, const pydbg_snapshot *old_snapshot,

@@ -83,6 +83,14 @@ enum pydbg__gc_root {
     PYDBG__GC_ROOT_INTERP,     /* 3.9+: the main interpreter + interp.gc */
 };
 
+/* Where pymalloc keeps its state (pydbg__layout.obmalloc.root). */
+enum pydbg__obmalloc_root {
+    PYDBG__OBMALLOC_NONE = 0,    /* not described: no arena usage for this table */
+    PYDBG__OBMALLOC_STATICS,     /* 3.6 - 3.11: static variables of Objects/obmalloc.c (.symtab) */
+    PYDBG__OBMALLOC_INTERP,      /* 3.12: struct _obmalloc_state embedded in the interpreter */
+    PYDBG__OBMALLOC_INTERP_PTR,  /* 3.13+: a pointer to it in the interpreter */
+};
+
 typedef struct pydbg__layout {
     uint8_t major, minor;
     uint8_t frame_model, line_model, string_model, long_model, dict_model, instdict_model,
@@ -188,6 +196,19 @@ typedef struct pydbg__layout {
     struct {
         int32_t co_nlocalsplus, co_stacksize;
     } code_frame;
+    /* pymalloc's arenas (Objects/obmalloc.c, Include/internal/pycore_obmalloc.h),
+     * for the arena usage of lib/snapshot. root PYDBG__OBMALLOC_NONE (0) in a
+     * table that does not describe them. */
+    struct {
+        uint8_t root;           /* a pydbg__obmalloc_root */
+        int32_t interp_state;   /* interp->obmalloc: the struct (3.12) or a pointer (3.13+) */
+        int32_t arenas, maxarenas, narenas_current; /* in struct _obmalloc_state (3.12+) */
+        int32_t arena_object_size, arena_address, arena_pool_address, arena_nfreepools,
+            arena_ntotalpools;  /* struct arena_object */
+        int32_t pool_count, pool_szidx; /* struct pool_header: ref.count, szidx */
+        uint32_t arena_bytes, pool_bytes, alignment, size_classes; /* ARENA_SIZE, POOL_SIZE,
+                                                                     ALIGNMENT, NB_SMALL_SIZE_CLASSES */
+    } obmalloc;
 } pydbg__layout;
 
 /* The generated base table for `major`.`minor`, or NULL if there is none. */

@@ -1,5 +1,6 @@
 /* Diffing two snapshots: entries grouped by type name or by mapping key,
  * sorted by growth. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,6 +111,30 @@ static int add_side(pydbg_diff *d, const pydbg_snapshot *s, int which, uint32_t 
         }
         return PYDBG_OK;
     }
+    if (by == PYDBG_DIFF_BY_ARENA) {
+        /* Summed over the allocators: a sub-interpreter's arenas are the process's memory. */
+        for (size_t i = 0; i < s->pymalloc_count; i++) {
+            const pydbg__snap_pymalloc *p = &s->pymalloc[i];
+            diff_entry *e = entry_for(d, "arenas");
+            if (!e)
+                return PYDBG_ENOMEM;
+            *(which ? &e->count : &e->old_count) += p->arenas;
+            *(which ? &e->size : &e->old_size) += p->arenas * p->arena_size;
+            for (uint32_t k = 0; k < p->class_count; k++) {
+                const pydbg__snap_size_class *c = &p->classes[k];
+                char key[48];
+                if (!c->blocks)
+                    continue;
+                snprintf(key, sizeof key, "%llu-byte blocks", (unsigned long long)c->block_size);
+                e = entry_for(d, key);
+                if (!e)
+                    return PYDBG_ENOMEM;
+                *(which ? &e->count : &e->old_count) += c->blocks;
+                *(which ? &e->size : &e->old_size) += c->blocks * c->block_size;
+            }
+        }
+        return PYDBG_OK;
+    }
     for (size_t i = 0; i < s->mapping_count; i++) {
         const pydbg__snap_mapping *m = &s->mappings[i];
         diff_entry *e = entry_for(d, mapping_key(m));
@@ -169,7 +194,8 @@ PYDBG_API int pydbg_diff_compute(pydbg_diff **out, const pydbg_snapshot *old_sna
     if (!old_snapshot || !new_snapshot)
         return pydbg__fail(NULL, PYDBG_EINVAL, "pydbg_diff_compute: a snapshot is NULL");
     if (read_diff_options(options, &opts) != PYDBG_OK ||
-        (opts.by != PYDBG_DIFF_BY_TYPE && opts.by != PYDBG_DIFF_BY_MAPPING))
+        (opts.by != PYDBG_DIFF_BY_TYPE && opts.by != PYDBG_DIFF_BY_MAPPING &&
+         opts.by != PYDBG_DIFF_BY_ARENA))
         return pydbg__fail(NULL, PYDBG_EINVAL,
                            "pydbg_diff_compute: options not initialised with "
                            "PYDBG_DIFF_OPTIONS_INIT, or an unknown 'by'");
@@ -184,6 +210,19 @@ PYDBG_API int pydbg_diff_compute(pydbg_diff **out, const pydbg_snapshot *old_sna
                                "only a diff by mapping is possible",
                                missing == old_snapshot ? "old" : "new", missing->pid,
                                missing->python_version, missing->census_note);
+    } else if (opts.by == PYDBG_DIFF_BY_ARENA) {
+        const pydbg_snapshot *missing =
+            !(old_snapshot->contents & PYDBG_SNAPSHOT_HAS_PYMALLOC)   ? old_snapshot
+            : !(new_snapshot->contents & PYDBG_SNAPSHOT_HAS_PYMALLOC) ? new_snapshot
+                                                                      : NULL;
+        if (missing)
+            return pydbg__fail(NULL, PYDBG_ENOTSUP,
+                               "the %s snapshot (pid %d, Python %s) has no pymalloc arena "
+                               "usage (%s)",
+                               missing == old_snapshot ? "old" : "new", missing->pid,
+                               missing->python_version,
+                               *missing->pymalloc_note ? missing->pymalloc_note
+                                                       : "written before it was recorded");
     } else if (!(old_snapshot->contents & PYDBG_SNAPSHOT_HAS_MAPPINGS) ||
                !(new_snapshot->contents & PYDBG_SNAPSHOT_HAS_MAPPINGS)) {
         return pydbg__fail(NULL, PYDBG_ENOTSUP, "a snapshot has no mappings");

@@ -2,7 +2,7 @@
  *
  *   header (32 bytes, little-endian):
  *     0  magic "PYDBGSNP"
- *     8  u16 major (1), u16 minor (0)
+ *     8  u16 major (1), u16 minor (1; files of 1.0 lack section 4)
  *    12  u32 header size (32)
  *    16  u64 payload size
  *    24  u32 CRC-32 of the payload
@@ -22,9 +22,9 @@
 #define MAGIC "PYDBGSNP"
 #define HEADER_SIZE 32u
 #define FORMAT_MAJOR 1u
-#define FORMAT_MINOR 0u
+#define FORMAT_MINOR 1u /* 1.1: section 4, pymalloc arena usage */
 
-enum { SEC_META = 1, SEC_TYPES = 2, SEC_MAPPINGS = 3 };
+enum { SEC_META = 1, SEC_TYPES = 2, SEC_MAPPINGS = 3, SEC_PYMALLOC = 4 };
 
 /* ---- CRC-32 -------------------------------------------------------------------------- */
 
@@ -154,6 +154,40 @@ static int encode_mappings(const pydbg_snapshot *s, pydbg__buffer *b)
     return rc ? PYDBG_ENOMEM : PYDBG_OK;
 }
 
+/* Section 4 (format 1.1): the note, then one record per allocator, each
+ * ending with one record per size class. */
+static int encode_pymalloc(const pydbg_snapshot *s, pydbg__buffer *b)
+{
+    pydbg__buffer record = {0}, cls = {0};
+    int rc = put_string(b, s->pymalloc_note);
+    rc |= put_varint(b, s->pymalloc_count);
+    for (size_t i = 0; i < s->pymalloc_count && rc == PYDBG_OK; i++) {
+        const pydbg__snap_pymalloc *p = &s->pymalloc[i];
+        record.length = 0;
+        /* The ID shifted by one, so that -1 (the process's allocator) is 0. */
+        rc |= put_varint(&record, (uint64_t)(p->interpreter_id + 1));
+        rc |= put_varint(&record, p->arena_size);
+        rc |= put_varint(&record, p->pool_size);
+        rc |= put_varint(&record, p->arenas);
+        rc |= put_varint(&record, p->pools);
+        rc |= put_varint(&record, p->free_pools);
+        rc |= put_varint(&record, p->blocks);
+        rc |= put_varint(&record, p->block_bytes);
+        rc |= put_varint(&record, p->class_count);
+        for (uint32_t k = 0; k < p->class_count && rc == PYDBG_OK; k++) {
+            cls.length = 0;
+            rc |= put_varint(&cls, p->classes[k].block_size);
+            rc |= put_varint(&cls, p->classes[k].pools);
+            rc |= put_varint(&cls, p->classes[k].blocks);
+            rc |= put_record(&record, &cls);
+        }
+        rc |= put_record(b, &record);
+    }
+    pydbg__buffer_free(&record);
+    pydbg__buffer_free(&cls);
+    return rc ? PYDBG_ENOMEM : PYDBG_OK;
+}
+
 int pydbg__snapshot_encode(const pydbg_snapshot *s, pydbg__buffer *out)
 {
     pydbg__buffer body = {0}, payload = {0};
@@ -174,6 +208,13 @@ int pydbg__snapshot_encode(const pydbg_snapshot *s, pydbg__buffer *out)
         rc = encode_mappings(s, &body);
         if (rc == PYDBG_OK)
             rc = put_section(&payload, SEC_MAPPINGS, &body);
+        body.length = 0;
+    }
+    /* Written whenever there is something to say, usage or why there is none. */
+    if (rc == PYDBG_OK && (s->pymalloc_count || (s->pymalloc_note && *s->pymalloc_note))) {
+        rc = encode_pymalloc(s, &body);
+        if (rc == PYDBG_OK)
+            rc = put_section(&payload, SEC_PYMALLOC, &body);
     }
     pydbg__buffer_free(&body);
     if (rc != PYDBG_OK) {
@@ -285,7 +326,8 @@ static int decode_meta(pydbg_snapshot *s, cursor c, pydbg__error *err)
     s->hexversion = (uint32_t)hexversion;
     s->contents = (uint32_t)contents &
                   (PYDBG_SNAPSHOT_HAS_MAPPINGS | PYDBG_SNAPSHOT_HAS_CENSUS |
-                   PYDBG_SNAPSHOT_HAS_REFERENTS | PYDBG_SNAPSHOT_WAS_PAUSED);
+                   PYDBG_SNAPSHOT_HAS_REFERENTS | PYDBG_SNAPSHOT_WAS_PAUSED |
+                   PYDBG_SNAPSHOT_HAS_PYMALLOC);
     for (int i = 0; i < 3; i++) {
         char *buf = malloc(PYDBG__SNAP_MAX_STRING + 1);
         int ok;
@@ -375,6 +417,54 @@ static int decode_mappings(pydbg_snapshot *s, cursor c, pydbg__error *err)
     return rc;
 }
 
+static int decode_pymalloc(pydbg_snapshot *s, cursor c, pydbg__error *err)
+{
+    uint64_t count;
+    char *note = malloc(PYDBG__SNAP_MAX_STRING + 1);
+    int rc = PYDBG_OK;
+    if (!note)
+        return pydbg__fail(err, PYDBG_ENOMEM, "out of memory");
+    if (!get_string(&c, note, PYDBG__SNAP_MAX_STRING + 1)) {
+        free(note);
+        return bad(err, "pymalloc note truncated or invalid");
+    }
+    s->pymalloc_note = pydbg__snapshot_strdup(s, note);
+    free(note);
+    if (!s->pymalloc_note)
+        return pydbg__fail(err, PYDBG_ENOMEM, "out of memory");
+    if (!get_varint(&c, &count))
+        return bad(err, "pymalloc count truncated");
+    if (count > (uint64_t)(c.end - c.p) || count > PYDBG__SNAP_MAX_PYMALLOC)
+        return bad(err, "pymalloc count larger than the section");
+    for (uint64_t i = 0; i < count && rc == PYDBG_OK; i++) {
+        cursor r;
+        pydbg__snap_pymalloc p;
+        uint64_t id, classes;
+        memset(&p, 0, sizeof p);
+        if (!get_record(&c, &r) || !get_varint(&r, &id) || !get_varint(&r, &p.arena_size) ||
+            !get_varint(&r, &p.pool_size) || !get_varint(&r, &p.arenas) ||
+            !get_varint(&r, &p.pools) || !get_varint(&r, &p.free_pools) ||
+            !get_varint(&r, &p.blocks) || !get_varint(&r, &p.block_bytes) ||
+            !get_varint(&r, &classes))
+            return bad(err, "pymalloc record truncated");
+        if (id > (uint64_t)INT64_MAX || classes > PYDBG__SNAP_MAX_SIZE_CLASSES)
+            return bad(err, "pymalloc record out of range");
+        p.interpreter_id = (int64_t)id - 1;
+        p.class_count = (uint32_t)classes;
+        for (uint32_t k = 0; k < p.class_count; k++) {
+            cursor rc_class;
+            if (!get_record(&r, &rc_class) || !get_varint(&rc_class, &p.classes[k].block_size) ||
+                !get_varint(&rc_class, &p.classes[k].pools) ||
+                !get_varint(&rc_class, &p.classes[k].blocks))
+                return bad(err, "pymalloc size class record truncated");
+        }
+        rc = pydbg__snapshot_add_pymalloc(s, &p);
+        if (rc != PYDBG_OK)
+            rc = pydbg__fail(err, rc, "out of memory");
+    }
+    return rc;
+}
+
 int pydbg__snapshot_decode(pydbg_snapshot **out, const unsigned char *data, size_t size,
                            pydbg__error *err)
 {
@@ -432,7 +522,7 @@ int pydbg__snapshot_decode(pydbg_snapshot **out, const unsigned char *data, size
         body.p = c.p;
         body.end = c.p + length;
         c.p += length;
-        if (tag >= 1 && tag <= 3) {
+        if (tag >= 1 && tag <= SEC_PYMALLOC) {
             if (seen & (1u << tag)) {
                 rc = bad(err, "section repeated");
                 break;
@@ -445,6 +535,8 @@ int pydbg__snapshot_decode(pydbg_snapshot **out, const unsigned char *data, size
             rc = decode_types(s, body, err);
         else if (tag == SEC_MAPPINGS)
             rc = decode_mappings(s, body, err);
+        else if (tag == SEC_PYMALLOC)
+            rc = decode_pymalloc(s, body, err);
         /* other tags: sections of later minor versions, skipped */
     }
     if (rc == PYDBG_OK && !(seen & (1u << SEC_META)))
@@ -454,6 +546,9 @@ int pydbg__snapshot_decode(pydbg_snapshot **out, const unsigned char *data, size
     if (rc == PYDBG_OK && (s->contents & PYDBG_SNAPSHOT_HAS_MAPPINGS) &&
         !(seen & (1u << SEC_MAPPINGS)))
         rc = bad(err, "mappings announced but no mapping section");
+    if (rc == PYDBG_OK && (s->contents & PYDBG_SNAPSHOT_HAS_PYMALLOC) &&
+        !(seen & (1u << SEC_PYMALLOC)))
+        rc = bad(err, "pymalloc usage announced but no pymalloc section");
     if (rc != PYDBG_OK) {
         pydbg_snapshot_free(s);
         return rc;

@@ -10,7 +10,7 @@ pydbg_snapshot *pydbg__snapshot_new(void)
     if (!s)
         return NULL;
     s->pid = -1;
-    s->python_version = s->executable = s->census_note = "";
+    s->python_version = s->executable = s->census_note = s->pymalloc_note = "";
     return s;
 }
 
@@ -59,12 +59,29 @@ int pydbg__snapshot_add_mapping(pydbg_snapshot *s, const pydbg__snap_mapping *ma
     return PYDBG_OK;
 }
 
+int pydbg__snapshot_add_pymalloc(pydbg_snapshot *s, const pydbg__snap_pymalloc *state)
+{
+    void *items = s->pymalloc;
+    if (s->pymalloc_count >= PYDBG__SNAP_MAX_PYMALLOC)
+        return PYDBG_ELIMIT;
+    if (pydbg__grow_array(&items, &s->pymalloc_capacity, s->pymalloc_count + 1,
+                          sizeof *s->pymalloc) != PYDBG_OK)
+        return PYDBG_ENOMEM;
+    s->pymalloc = items;
+    s->pymalloc[s->pymalloc_count] = *state;
+    if (s->pymalloc[s->pymalloc_count].class_count > PYDBG__SNAP_MAX_SIZE_CLASSES)
+        s->pymalloc[s->pymalloc_count].class_count = PYDBG__SNAP_MAX_SIZE_CLASSES;
+    s->pymalloc_count++;
+    return PYDBG_OK;
+}
+
 PYDBG_API void pydbg_snapshot_free(pydbg_snapshot *snapshot)
 {
     if (!snapshot)
         return;
     free(snapshot->types);
     free(snapshot->mappings);
+    free(snapshot->pymalloc);
     pydbg__arena_free(&snapshot->arena);
     free(snapshot);
 }

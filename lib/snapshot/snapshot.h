@@ -35,6 +35,27 @@ typedef struct pydbg__snap_mapping {
     uint64_t rss, pss, private_dirty, swap;
 } pydbg__snap_mapping;
 
+/* pymalloc's usage of one allocator state (pymalloc.c): the process's (3.6 -
+ * 3.11) or one interpreter's (3.12+). Sizes in bytes. */
+#define PYDBG__SNAP_MAX_SIZE_CLASSES 64u /* 512 / ALIGNMENT 8 */
+#define PYDBG__SNAP_MAX_PYMALLOC 4096u   /* states: one per interpreter at most */
+
+typedef struct pydbg__snap_size_class {
+    uint64_t block_size, pools, blocks;
+} pydbg__snap_size_class;
+
+typedef struct pydbg__snap_pymalloc {
+    int64_t interpreter_id; /* -1: shared by the whole process (3.6 - 3.11) */
+    uint64_t arena_size, pool_size;
+    uint64_t arenas;      /* "# arenas allocated current" */
+    uint64_t pools;       /* pools in use (holding at least one block) */
+    uint64_t free_pools;  /* the arenas' nfreepools ("# unused pools") */
+    uint64_t blocks;      /* blocks in use */
+    uint64_t block_bytes; /* "# bytes in allocated blocks" */
+    uint32_t class_count;
+    pydbg__snap_size_class classes[PYDBG__SNAP_MAX_SIZE_CLASSES];
+} pydbg__snap_pymalloc;
+
 struct pydbg_snapshot {
     pydbg__arena arena;
     int32_t pid;
@@ -46,6 +67,11 @@ struct pydbg_snapshot {
     size_t type_count, type_capacity;
     pydbg__snap_mapping *mappings;
     size_t mapping_count, mapping_capacity;
+    /* pymalloc arena usage (contents PYDBG_SNAPSHOT_HAS_PYMALLOC), and what it
+     * covers or why there is none. */
+    pydbg__snap_pymalloc *pymalloc;
+    size_t pymalloc_count, pymalloc_capacity;
+    const char *pymalloc_note;
 };
 
 /* An empty snapshot with "" strings. NULL when out of memory. */
@@ -54,6 +80,9 @@ pydbg_snapshot *pydbg__snapshot_new(void);
 /* Appends an entry (strings are copied into the snapshot's arena). */
 int pydbg__snapshot_add_type(pydbg_snapshot *s, const pydbg__snap_type *type);
 int pydbg__snapshot_add_mapping(pydbg_snapshot *s, const pydbg__snap_mapping *mapping);
+
+/* Appends a pymalloc state (class_count is clamped to PYDBG__SNAP_MAX_SIZE_CLASSES). */
+int pydbg__snapshot_add_pymalloc(pydbg_snapshot *s, const pydbg__snap_pymalloc *state);
 
 /* Copies `text` into the snapshot's arena; NULL when out of memory. */
 const char *pydbg__snapshot_strdup(pydbg_snapshot *s, const char *text);

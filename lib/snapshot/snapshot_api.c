@@ -10,6 +10,7 @@
 
 #include "api/internal.h"
 #include "snapshot/census.h"
+#include "snapshot/pymalloc.h"
 #include "snapshot/snapshot.h"
 
 /* Files bigger than this are not snapshots (a census of millions of types
@@ -73,6 +74,24 @@ static int fill_census(pydbg_snapshot *s, pydbg__target *t, uint32_t flags)
     return PYDBG_OK;
 }
 
+/* Arena usage is an addition to the census: when it cannot be read the note
+ * says why and the snapshot is still taken (only running out of memory fails). */
+static int fill_pymalloc(pydbg_snapshot *s, pydbg__target *t)
+{
+    char note[768];
+    int rc = pydbg__pymalloc_take(s, t, note, sizeof note);
+    s->pymalloc_note = pydbg__snapshot_strdup(s, note);
+    if (!s->pymalloc_note)
+        return pydbg__fail(&t->error, PYDBG_ENOMEM, "out of memory");
+    if (rc == PYDBG_ENOMEM)
+        return rc;
+    if (rc == PYDBG_OK)
+        s->contents |= PYDBG_SNAPSHOT_HAS_PYMALLOC;
+    else
+        s->pymalloc_count = 0;
+    return PYDBG_OK;
+}
+
 PYDBG_API int pydbg_snapshot_take(pydbg_snapshot **out, pydbg_process *process,
                                   const pydbg_snapshot_options *options)
 {
@@ -104,7 +123,8 @@ PYDBG_API int pydbg_snapshot_take(pydbg_snapshot **out, pydbg_process *process,
     s->python_version = pydbg__snapshot_strdup(s, t->version);
     s->executable = pydbg__snapshot_strdup(s, exe);
     s->census_note = pydbg__snapshot_strdup(s, "no heap census: not requested");
-    if (!s->python_version || !s->executable || !s->census_note) {
+    s->pymalloc_note = pydbg__snapshot_strdup(s, "no pymalloc arena usage: not requested");
+    if (!s->python_version || !s->executable || !s->census_note || !s->pymalloc_note) {
         rc = pydbg__fail(&t->error, PYDBG_ENOMEM, "out of memory");
         goto fail;
     }
@@ -122,6 +142,8 @@ PYDBG_API int pydbg_snapshot_take(pydbg_snapshot **out, pydbg_process *process,
     s->contents |= PYDBG_SNAPSHOT_HAS_MAPPINGS;
     if (!(opts.flags & PYDBG_SNAPSHOT_NO_CENSUS)) {
         rc = fill_census(s, t, opts.flags);
+        if (rc == PYDBG_OK)
+            rc = fill_pymalloc(s, t);
         if (rc != PYDBG_OK)
             goto fail;
     }
@@ -336,4 +358,54 @@ PYDBG_API uint64_t pydbg_snapshot_mapping_value(const pydbg_snapshot *snapshot, 
     case PYDBG_MAPPING_OFFSET: return m->offset;
     default: return 0;
     }
+}
+
+PYDBG_API const char *pydbg_snapshot_pymalloc_note(const pydbg_snapshot *snapshot)
+{
+    return snapshot ? snapshot->pymalloc_note : "";
+}
+
+PYDBG_API size_t pydbg_snapshot_pymalloc_count(const pydbg_snapshot *snapshot)
+{
+    return snapshot ? snapshot->pymalloc_count : 0;
+}
+
+PYDBG_API uint64_t pydbg_snapshot_pymalloc_value(const pydbg_snapshot *snapshot, size_t index,
+                                                 pydbg_pymalloc_field field)
+{
+    const pydbg__snap_pymalloc *p;
+    if (!snapshot || index >= snapshot->pymalloc_count)
+        return 0;
+    p = &snapshot->pymalloc[index];
+    switch (field) {
+    case PYDBG_PYMALLOC_INTERPRETER_ID: return (uint64_t)p->interpreter_id;
+    case PYDBG_PYMALLOC_ARENAS: return p->arenas;
+    case PYDBG_PYMALLOC_ARENA_BYTES: return p->arenas * p->arena_size;
+    case PYDBG_PYMALLOC_BLOCK_BYTES: return p->block_bytes;
+    case PYDBG_PYMALLOC_BLOCKS: return p->blocks;
+    case PYDBG_PYMALLOC_POOLS: return p->pools;
+    case PYDBG_PYMALLOC_FREE_POOLS: return p->free_pools;
+    case PYDBG_PYMALLOC_ARENA_SIZE: return p->arena_size;
+    case PYDBG_PYMALLOC_POOL_SIZE: return p->pool_size;
+    case PYDBG_PYMALLOC_SIZE_CLASSES: return p->class_count;
+    }
+    return 0;
+}
+
+PYDBG_API uint64_t pydbg_snapshot_pymalloc_class_value(const pydbg_snapshot *snapshot,
+                                                       size_t index, size_t size_class,
+                                                       pydbg_size_class_field field)
+{
+    const pydbg__snap_size_class *c;
+    if (!snapshot || index >= snapshot->pymalloc_count ||
+        size_class >= snapshot->pymalloc[index].class_count)
+        return 0;
+    c = &snapshot->pymalloc[index].classes[size_class];
+    switch (field) {
+    case PYDBG_SIZE_CLASS_BLOCK_SIZE: return c->block_size;
+    case PYDBG_SIZE_CLASS_POOLS: return c->pools;
+    case PYDBG_SIZE_CLASS_BLOCKS: return c->blocks;
+    case PYDBG_SIZE_CLASS_BYTES: return c->blocks * c->block_size;
+    }
+    return 0;
 }

@@ -110,6 +110,43 @@ struct mirror_dictkeyentry {
 };
 #endif
 
+#if PY_MAJOR_VERSION == 3 && PY_VERSION_HEX < 0x030c0000
+/* struct pool_header and struct arena_object, private to Objects/obmalloc.c
+ * from 3.6 to 3.11 (3.12 moved them to Include/internal/pycore_obmalloc.h,
+ * unchanged), there declared as:
+ *     struct pool_header { union { block *_padding; uint count; } ref;
+ *         block *freeblock; struct pool_header *nextpool, *prevpool;
+ *         uint arenaindex; uint szidx; uint nextoffset; uint maxnextoffset; };
+ *     struct arena_object { uintptr_t address; block* pool_address;
+ *         uint nfreepools; uint ntotalpools; struct pool_header* freepools;
+ *         struct arena_object* nextarena; struct arena_object* prevarena; };
+ * The size constants are obmalloc.c's: ALIGNMENT 16 on 64-bit (bpo-27987:
+ * 3.8, and the later patch releases of 3.6 and 3.7; earlier ones had 8, which
+ * lib/snapshot/pymalloc.c detects from the size of the `usedpools` array),
+ * SMALL_REQUEST_THRESHOLD 512, and ARENA_SIZE/POOL_SIZE of
+ * 256 KiB/4 KiB, or 1 MiB/16 KiB from 3.10 on 64-bit (USE_LARGE_ARENAS and,
+ * with the radix tree enabled by default, USE_LARGE_POOLS). */
+struct mirror_pool_header {
+    union {
+        unsigned char *_padding;
+        unsigned int count;
+    } ref;
+    unsigned char *freeblock;
+    struct mirror_pool_header *nextpool, *prevpool;
+    unsigned int arenaindex, szidx, nextoffset, maxnextoffset;
+};
+struct mirror_arena_object {
+    uintptr_t address;
+    unsigned char *pool_address;
+    unsigned int nfreepools, ntotalpools;
+    struct mirror_pool_header *freepools;
+    struct mirror_arena_object *nextarena, *prevarena;
+};
+#define MIRROR_ALIGNMENT 16
+#define MIRROR_ARENA_SIZE (PY_VERSION_HEX < 0x030a0000 ? (256 << 10) : (1 << 20))
+#define MIRROR_POOL_SIZE (PY_VERSION_HEX < 0x030a0000 ? (4 << 10) : (16 << 10))
+#endif
+
 /* ---- output ---------------------------------------------------------------------------- */
 
 static void group(const char *name)
@@ -676,6 +713,67 @@ int main(void)
 #else
     field("co_nlocalsplus", NONE);
     field("co_stacksize", NONE);
+#endif
+    end_group();
+
+    /* ---- pymalloc's arenas (the arena usage of lib/snapshot) ---- */
+    group("obmalloc");
+#if PY_MAJOR_VERSION == 2
+    enum_field("root", "PYDBG__OBMALLOC_NONE");
+    field("interp_state", NONE);
+    field("arenas", NONE);
+    field("maxarenas", NONE);
+    field("narenas_current", NONE);
+    field("arena_object_size", NONE);
+    field("arena_address", NONE);
+    field("arena_pool_address", NONE);
+    field("arena_nfreepools", NONE);
+    field("arena_ntotalpools", NONE);
+    field("pool_count", NONE);
+    field("pool_szidx", NONE);
+    value("arena_bytes", 0);
+    value("pool_bytes", 0);
+    value("alignment", 0);
+    value("size_classes", 0);
+#elif PY_VERSION_HEX < 0x030c0000
+    /* The statics `arenas`, `maxarenas` and `narenas_currently_allocated`. */
+    enum_field("root", "PYDBG__OBMALLOC_STATICS");
+    field("interp_state", NONE);
+    field("arenas", NONE);
+    field("maxarenas", NONE);
+    field("narenas_current", NONE);
+    field("arena_object_size", (long)sizeof(struct mirror_arena_object));
+    field("arena_address", OFF(struct mirror_arena_object, address));
+    field("arena_pool_address", OFF(struct mirror_arena_object, pool_address));
+    field("arena_nfreepools", OFF(struct mirror_arena_object, nfreepools));
+    field("arena_ntotalpools", OFF(struct mirror_arena_object, ntotalpools));
+    field("pool_count", OFF(struct mirror_pool_header, ref.count));
+    field("pool_szidx", OFF(struct mirror_pool_header, szidx));
+    value("arena_bytes", MIRROR_ARENA_SIZE);
+    value("pool_bytes", MIRROR_POOL_SIZE);
+    value("alignment", MIRROR_ALIGNMENT);
+    value("size_classes", 512 / MIRROR_ALIGNMENT);
+#else
+#if PY_VERSION_HEX < 0x030d0000
+    enum_field("root", "PYDBG__OBMALLOC_INTERP");
+#else
+    enum_field("root", "PYDBG__OBMALLOC_INTERP_PTR");
+#endif
+    field("interp_state", OFF(PyInterpreterState, obmalloc));
+    field("arenas", OFF(struct _obmalloc_state, mgmt.arenas));
+    field("maxarenas", OFF(struct _obmalloc_state, mgmt.maxarenas));
+    field("narenas_current", OFF(struct _obmalloc_state, mgmt.narenas_currently_allocated));
+    field("arena_object_size", (long)sizeof(struct arena_object));
+    field("arena_address", OFF(struct arena_object, address));
+    field("arena_pool_address", OFF(struct arena_object, pool_address));
+    field("arena_nfreepools", OFF(struct arena_object, nfreepools));
+    field("arena_ntotalpools", OFF(struct arena_object, ntotalpools));
+    field("pool_count", OFF(struct pool_header, ref.count));
+    field("pool_szidx", OFF(struct pool_header, szidx));
+    value("arena_bytes", ARENA_SIZE);
+    value("pool_bytes", POOL_SIZE);
+    value("alignment", ALIGNMENT);
+    value("size_classes", NB_SMALL_SIZE_CLASSES);
 #endif
     end_group();
     printf("    },\n");
