@@ -205,4 +205,67 @@ const pydbg__layout pydbg__layout_3_14 = {
     /* Include/cpython/code.h, _PyCode_DEF: int co_stacksize (64), int
      * co_firstlineno (68), int co_nlocalsplus (72), as in 3.12 and 3.13. */
     .code_frame = {.co_nlocalsplus = 72, .co_stacksize = 64},
+
+    /* The heap census (lib/snapshot/census.c). Include/internal/pycore_interp_structs.h
+     * (3.14 branch), struct _gc_runtime_state, GIL build:
+     *     PyObject *trash_delete_later (0); int trash_delete_nesting (8);
+     *     int enabled (12); int debug (16);
+     *     struct gc_generation young (24); struct gc_generation old[2] (48, 72);
+     *     struct gc_generation permanent_generation (96);
+     *     struct gc_generation_stats generation_stats[NUM_GENERATIONS] (120, 3 x 24);
+     *     int collecting (192); garbage (200); callbacks (208); heap_size (216);
+     *     work_to_do (224); int visited_space (232); int phase (236): 240 bytes,
+     * the size the layout of struct _is above allows for `gc`. struct gc_generation
+     * { PyGC_Head head; int threshold; int count; } is 24 bytes, so young, old[0]
+     * and old[1] are three consecutive lists, walked like 3.13's generations[3]
+     * (3.13 had a `generation0` pointer between them and the permanent
+     * generation; 3.14 has none). The incremental collector keeps every tracked
+     * object on one of these lists between increments (the visited and pending
+     * old spaces are old[visited_space] and the other); only while `collecting`
+     * are some on a list local to the collector, and the census waits that out.
+     * Include/internal/pycore_gc.h: PyGC_Head { uintptr_t _gc_next; uintptr_t
+     * _gc_prev; }; _PyGC_PREV_SHIFT 2 (two flags in _gc_prev), and _gc_next's low
+     * bit is NEXT_MASK_OLD_SPACE_1, so both lose their two low bits. */
+    .gc = {.model = PYDBG__GC_HEAD_TAGGED,
+           .root = PYDBG__GC_ROOT_INTERP,
+           .runtime_state = PYDBG__NO_OFFSET,
+           .generations = 24,
+           .generation_size = 24,
+           .generation_count = 3,
+           .permanent = 96,
+           .collecting = 192,
+           .head_size = 16,
+           .head_next = 0,
+           .head_prev = 8,
+           .pointer_mask = ~(uint64_t)3},
+    /* Sizing as sys.getsizeof(), unchanged from 3.13 in 3.14's headers:
+     * Include/object.h Py_TPFLAGS_HAVE_GC (1 << 14), Py_TPFLAGS_HEAPTYPE (1 << 9),
+     * Py_TPFLAGS_PREHEADER (MANAGED_WEAKREF 1 << 3 | MANAGED_DICT 1 << 4), two
+     * pointers before the GC head; Include/cpython/object.h tp_base (256);
+     * Include/cpython/listobject.h allocated (32); Include/cpython/setobject.h
+     * PySetObject { fill 16, used 24, mask 32, table 40, hash 48, finger 56,
+     * smalltable 64 }, setentry 16 bytes; Include/cpython/bytearrayobject.h
+     * ob_alloc (24); pycore_dict.h dk_usable (16), PyDictKeyEntry 24 and
+     * PyDictUnicodeEntry 16 bytes. */
+    .sizes = {.flag_have_gc = 1u << 14,
+              .flag_heaptype = 1u << 9,
+              .flag_preheader = (1u << 3) | (1u << 4),
+              .preheader_size = 16,
+              .tp_base = 256,
+              .list_allocated = 32,
+              .set_mask = 32,
+              .set_table = 40,
+              .set_smalltable = 64,
+              .set_entry_size = 16,
+              .bytearray_alloc = 24,
+              .dict_py2_smalltable = PYDBG__NO_OFFSET,
+              .dictkeys_usable = 16,
+              .dictkeys_entry_size = 24,
+              .dictkeys_unicode_entry_size = 16},
+    /* pymalloc arena usage: struct _obmalloc_state is unchanged in 3.14's
+     * pycore_obmalloc.h, but where PyInterpreterState keeps its `obmalloc`
+     * pointer was not worked out from the 3.14 headers (it sits after the
+     * config and callbacks, far past the offsets checked above), so 3.14 gets no
+     * arena usage rather than a guessed offset. */
+    .obmalloc = {.root = PYDBG__OBMALLOC_NONE},
 };

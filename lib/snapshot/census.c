@@ -1076,6 +1076,12 @@ int pydbg__census_take(pydbg_snapshot *s, pydbg__target *t, const pydbg__range *
                          "gc.get_objects()); sizes as sys.getsizeof()",
                          (unsigned long long)c.tracked_total, c.l->gc.generation_count,
                          c.l->gc.permanent >= 0 ? " and the permanent generation" : "");
+        /* 3.14's layout is written from its headers, with no 3.14 here to check it. */
+        if (n > 0 && (size_t)n < note_size && c.l->major == 3 && c.l->minor == 14) {
+            int m = snprintf(note + n, note_size - (size_t)n,
+                             "; 3.14: census from headers, not tested against a live 3.14");
+            n = m > 0 ? n + m : n;
+        }
         if (n > 0 && (size_t)n < note_size && referents)
             snprintf(note + n, note_size - (size_t)n,
                      "; untracked objects reached through list, tuple, set and dict items "
