@@ -880,6 +880,21 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
         out->frame_count++;
         frame = pydbg__load_u64(local, l->frame.f_back);
     }
+    /* A code object's zombie frame is reused by whichever thread calls that
+     * code next, so a frame read a moment late can carry another thread's
+     * callers (3.x frames do not record their thread). A thread's outermost
+     * frame, though, lives as long as the thread runs that code: a new one is
+     * believed only when two readings agree (the retry gives the second). */
+    if (rc == PYDBG_OK && depth > 0 && !out->truncated) {
+        uint64_t bottom = track->frames[depth - 1];
+        if (track->bottom == 0 || bottom == track->bottom || bottom == track->bottom_candidate) {
+            track->bottom = bottom;
+            track->bottom_candidate = 0;
+        } else {
+            track->bottom_candidate = bottom;
+            rc = PYDBG_ECORRUPT;
+        }
+    }
     /* After a tear the frames walked so far, with the older predictions above
      * them, still predict well where the stack did not change. */
     if (rc == PYDBG_OK || depth > track->frame_count)

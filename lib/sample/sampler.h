@@ -64,6 +64,8 @@ typedef struct pydbg__thread_track {
     uint64_t cframe_frame;          /* ... and what it held */
     uint64_t cframe_frame_after;    /* ... read again after the stack */
     int read_apart;                 /* this sample read part of the stack on its own */
+    uint64_t bottom;                /* 2.7 - 3.10: the outermost frame last accepted */
+    uint64_t bottom_candidate;      /* ... and a new one seen once */
     uint64_t *frames;               /* frame addresses of the last sample: every frame
                                      * (2.7 - 3.10), or those outside the chunk (3.11+:
                                      * generators, entry frames on the C stack) */
