@@ -827,9 +827,8 @@ static uint64_t symbol(pydbg__elf *elf, uint64_t bias, const char *name)
 }
 
 /* Type addresses and, for 2.7/3.6, the generation array, from the interpreter's symbols. */
-static int resolve_symbols(census *c, uint64_t *generation0)
+static int resolve_symbols(pydbg__target *t, pydbg__census_roots *r)
 {
-    pydbg__target *t = c->t;
     pydbg__maps maps = {0};
     pydbg__elf *elf = NULL;
     const pydbg__mapping *base;
@@ -853,20 +852,16 @@ static int resolve_symbols(census *c, uint64_t *generation0)
         return rc;
     }
     bias = pydbg__elf_load_bias(elf, base->start, base->offset);
-    c->list_type = symbol(elf, bias, "PyList_Type");
-    c->tuple_type = symbol(elf, bias, "PyTuple_Type");
-    c->dict_type = t->types.dict;
-    c->set_type = symbol(elf, bias, "PySet_Type");
-    c->frozenset_type = symbol(elf, bias, "PyFrozenSet_Type");
-    c->bytearray_type = symbol(elf, bias, "PyByteArray_Type");
-    c->long_type = symbol(elf, bias, "PyLong_Type");
-    c->str_type = t->types.str;
-    c->type_type = symbol(elf, bias, "PyType_Type");
-    if (c->type_type &&
-        pydbg__read_ptr(t->reader, c->type_type + (uint64_t)t->layout.type.tp_basicsize,
-                        &c->heaptype_size) != PYDBG_OK)
-        c->heaptype_size = 0;
-    *generation0 = symbol(elf, bias, "_PyGC_generation0");
+    r->list = symbol(elf, bias, "PyList_Type");
+    r->tuple = symbol(elf, bias, "PyTuple_Type");
+    r->dict = t->types.dict;
+    r->set = symbol(elf, bias, "PySet_Type");
+    r->frozenset = symbol(elf, bias, "PyFrozenSet_Type");
+    r->bytearray = symbol(elf, bias, "PyByteArray_Type");
+    r->long_ = symbol(elf, bias, "PyLong_Type");
+    r->str = t->types.str;
+    r->type = symbol(elf, bias, "PyType_Type");
+    r->generation0_var = symbol(elf, bias, "_PyGC_generation0");
     pydbg__elf_close(elf);
     pydbg__maps_free(&maps);
     return PYDBG_OK;
@@ -994,9 +989,32 @@ int pydbg__census_take(pydbg_snapshot *s, pydbg__target *t, const pydbg__range *
                        size_t readable_count, int referents, int paused, char *note,
                        size_t note_size)
 {
+    pydbg__census_roots roots;
+    int rc;
+    memset(&roots, 0, sizeof roots);
+    if (t->layout.gc.model == PYDBG__GC_UNKNOWN) {
+        snprintf(note, note_size,
+                 "no heap census: the layout of the GC lists of Python %s is not known",
+                 t->version);
+        return PYDBG_ENOTSUP;
+    }
+    rc = resolve_symbols(t, &roots);
+    if (rc != PYDBG_OK) {
+        snprintf(note, note_size, "no heap census: %s", t->error.message);
+        return rc;
+    }
+    return pydbg__census_take_roots(s, t, &roots, readable, readable_count, referents, paused,
+                                    note, note_size);
+}
+
+int pydbg__census_take_roots(pydbg_snapshot *s, pydbg__target *t,
+                             const pydbg__census_roots *roots, const pydbg__range *readable,
+                             size_t readable_count, int referents, int paused, char *note,
+                             size_t note_size)
+{
     census c;
     pydbg__reader *cache = NULL, *saved = t->reader;
-    uint64_t generation0_var = 0, state = 0;
+    uint64_t state = 0;
     int rc, attempts = 0;
     memset(&c, 0, sizeof c);
     c.t = t;
@@ -1008,9 +1026,20 @@ int pydbg__census_take(pydbg_snapshot *s, pydbg__target *t, const pydbg__range *
                  t->version);
         return PYDBG_ENOTSUP;
     }
-    rc = resolve_symbols(&c, &generation0_var);
-    if (rc == PYDBG_OK)
-        rc = gc_state(&c, generation0_var, &state);
+    c.list_type = roots->list;
+    c.tuple_type = roots->tuple;
+    c.dict_type = roots->dict;
+    c.set_type = roots->set;
+    c.frozenset_type = roots->frozenset;
+    c.bytearray_type = roots->bytearray;
+    c.long_type = roots->long_;
+    c.str_type = roots->str;
+    c.type_type = roots->type;
+    if (c.type_type &&
+        pydbg__read_ptr(t->reader, c.type_type + (uint64_t)c.l->type.tp_basicsize,
+                        &c.heaptype_size) != PYDBG_OK)
+        c.heaptype_size = 0;
+    rc = gc_state(&c, roots->generation0_var, &state);
     if (rc != PYDBG_OK) {
         snprintf(note, note_size, "no heap census: %s", t->error.message);
         return rc;

@@ -20,4 +20,20 @@ int pydbg__census_take(pydbg_snapshot *s, pydbg__target *t, const pydbg__range *
                        size_t readable_count, int referents, int paused, char *note,
                        size_t note_size);
 
+/* What pydbg__census_take() finds through the interpreter's symbols: the type
+ * objects whose instances are sized or followed specially (0: none such), and
+ * &_PyGC_generation0 (2.7, 3.6; 0 elsewhere). */
+typedef struct pydbg__census_roots {
+    uint64_t list, tuple, dict, set, frozenset, bytearray, long_, str, type;
+    uint64_t generation0_var;
+} pydbg__census_roots;
+
+/* pydbg__census_take() with the symbols given rather than looked up in the
+ * process's mappings, so a target over any reader (a memory image in the unit
+ * tests) can be censused. Same arguments, errors and note otherwise. */
+int pydbg__census_take_roots(pydbg_snapshot *s, pydbg__target *t,
+                             const pydbg__census_roots *roots, const pydbg__range *readable,
+                             size_t readable_count, int referents, int paused, char *note,
+                             size_t note_size);
+
 #endif
