@@ -100,6 +100,9 @@ _SIGNATURES = [
     ("pydbg_frame_end_column", _i, [_p]),
     ("pydbg_frame_instruction_offset", _i, [_p]),
     ("pydbg_frame_code_address", ctypes.c_uint64, [_p]),
+    # char ** as void **: the string must be given back to pydbg_tb_string_free().
+    ("pydbg_stacks_format", _i, [ctypes.POINTER(_p), ctypes.POINTER(_sz), _p, _p, _i]),
+    ("pydbg_tb_string_free", None, [_p]),
 ]
 
 _lib = None
@@ -163,6 +166,10 @@ Thread = collections.namedtuple(
               "errmsg frames")
 Thread.__doc__ = ("One thread: ident is threading.get_ident() in that thread; frames are "
                   "innermost first; error is 0 or the code that stopped the walk part-way.")
+
+
+# pydbg_stacks_output_format
+_STACKS_FORMATS = {"text": 0, "json": 1, "faulthandler": 2}
 
 
 def _opt(value):
@@ -262,8 +269,19 @@ class Process:
     def resume(self):
         self._check(load().pydbg_process_resume(self._live()))
 
+    def _capture(self, pause, thread_names, max_depth):
+        lib = load()
+        flags = (CAPTURE_PAUSE if pause else 0) | (0 if thread_names else
+                                                   CAPTURE_NO_THREAD_NAMES)
+        options = _CaptureOptions(ctypes.sizeof(_CaptureOptions), flags, max_depth)
+        stacks = _p()
+        self._check(lib.pydbg_stacks_capture(ctypes.byref(stacks), self._live(),
+                                             ctypes.byref(options)))
+        return lib, stacks
+
     def stacks(self, pause=False, thread_names=True, max_depth=0):
         """Every thread's stack, as a list of Thread, copied out of the library."""
+        # Inline, not through _capture(): the capture shows no binding frame below stacks().
         lib = load()
         flags = (CAPTURE_PAUSE if pause else 0) | (0 if thread_names else
                                                    CAPTURE_NO_THREAD_NAMES)
@@ -274,5 +292,28 @@ class Process:
         try:
             count = lib.pydbg_stacks_thread_count(stacks)
             return [_thread(lib, lib.pydbg_stacks_thread(stacks, i)) for i in range(count)]
+        finally:
+            lib.pydbg_stacks_free(stacks)
+
+    def dump(self, format="text", pause=False, thread_names=True, max_depth=0):
+        """Every thread's stack written out by pydbg_stacks_format(), as a str.
+
+        format is "text" (what `pydebug dump` prints), "json" (the CLI contract's
+        document, without a final newline) or "faulthandler" (CPython faulthandler's layout).
+        """
+        code = _STACKS_FORMATS.get(format)
+        if code is None:
+            raise ValueError("format must be one of %s" % ", ".join(sorted(_STACKS_FORMATS)))
+        lib, stacks = self._capture(pause, thread_names, max_depth)
+        try:
+            out, length = _p(), _sz()
+            rc = lib.pydbg_stacks_format(ctypes.byref(out), ctypes.byref(length), stacks,
+                                         self._live(), code)
+            if rc != 0:
+                raise PydebugError(rc, _text(lib.pydbg_last_error()))
+            try:
+                return _text(ctypes.string_at(out, length.value))
+            finally:
+                lib.pydbg_tb_string_free(out)
         finally:
             lib.pydbg_stacks_free(stacks)

@@ -6,6 +6,7 @@ The ground truth is outside the binding: the installed header's PYDBG_ERROR_LIST
 through $PYDEBUG_TEST_INCLUDE_DIR), the operating system (a PID that just exited, a process
 that is not Python) and this interpreter's own view of its stack (sys._getframe()).
 """
+import json
 import os
 import re
 import subprocess
@@ -84,6 +85,29 @@ class TestAttach(unittest.TestCase):
         self.assertEqual([f.function for f in mine[0].frames], expected)
         self.assertEqual(mine[0].frames[1].filename, os.path.abspath(__file__))
         self.assertEqual(mine[0].name, threading.current_thread().name)
+
+    def test_dump_formats(self):
+        # The formatted capture holds what the structured one does: JSON read back by
+        # Python's json, faulthandler's layout with this thread's header and frames.
+        with pydebug.Process.attach(os.getpid()) as process:
+            doc = json.loads(process.dump("json"))
+            fh = process.dump("faulthandler")
+            text = process.dump()
+            with self.assertRaises(ValueError):
+                process.dump("xml")
+        self.assertEqual(doc["pid"], os.getpid())
+        mine = [t for t in doc["threads"] if t["thread_id"] == threading.get_ident()]
+        self.assertEqual(len(mine), 1, doc)
+        names = [f["function"] for f in mine[0]["frames"]]
+        self.assertEqual(names[:2], ["_capture", "dump"])
+        self.assertEqual(names[2], "test_dump_formats")
+        header = "Thread 0x%016x (most recent call first):\n" % threading.get_ident()
+        self.assertIn(header, fh)
+        block = fh.split(header, 1)[1].split("\n\n", 1)[0]
+        me = '  File "%s", line ' % os.path.abspath(__file__)
+        self.assertTrue(any(line.startswith(me) and line.endswith(" in test_dump_formats")
+                            for line in block.splitlines()), block)
+        self.assertTrue(text.startswith("Process %d: Python " % os.getpid()), text)
 
     def test_closed_handle(self):
         process = pydebug.Process.attach(os.getpid())
