@@ -10,6 +10,7 @@
 
 #include "api/internal.h"
 #include "pydebug/process.h"
+#include "util/options.h"
 
 static unsigned segment_perms(const pydbg__core_segment *segments, size_t count, uint64_t address)
 {
@@ -134,15 +135,8 @@ int pydbg__api_core_maps(const pydbg__core *core, pydbg__maps *out, pydbg__error
 
 static int read_attach_options(const pydbg_attach_options *given, pydbg_attach_options *out)
 {
-    pydbg_attach_options defaults = PYDBG_ATTACH_OPTIONS_INIT;
-    *out = defaults;
-    if (!given)
-        return PYDBG_OK;
-    if (given->struct_size < sizeof(uint32_t) * 2 || given->struct_size > 4096)
-        return PYDBG_EINVAL;
-    memcpy(out, given, given->struct_size < sizeof *out ? given->struct_size : sizeof *out);
-    out->struct_size = sizeof *out;
-    return PYDBG_OK;
+    static const pydbg_attach_options defaults = PYDBG_ATTACH_OPTIONS_INIT;
+    return pydbg__options_copy(out, sizeof *out, given, &defaults);
 }
 
 /* Says what went wrong, with the core's name and, when a mapped file was

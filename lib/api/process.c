@@ -1,5 +1,6 @@
 /* The public process handle: a thin shell around the walker's target. */
 #include "api/internal.h"
+#include "util/options.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,16 +11,8 @@
  * a program built against an older, shorter struct keeps working. */
 static int read_attach_options(const pydbg_attach_options *given, pydbg_attach_options *out)
 {
-    pydbg_attach_options defaults = PYDBG_ATTACH_OPTIONS_INIT;
-    *out = defaults;
-    if (!given)
-        return PYDBG_OK;
-    if (given->struct_size < sizeof(uint32_t) * 2 || given->struct_size > 4096)
-        return PYDBG_EINVAL;
-    memcpy(out, given,
-           given->struct_size < sizeof *out ? given->struct_size : sizeof *out);
-    out->struct_size = sizeof *out;
-    return PYDBG_OK;
+    static const pydbg_attach_options defaults = PYDBG_ATTACH_OPTIONS_INIT;
+    return pydbg__options_copy(out, sizeof *out, given, &defaults);
 }
 
 PYDBG_API int pydbg_process_attach(pydbg_process **out, int pid,

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "util/options.h"
 #include "pydebug/sample.h"
 #include "sample/sampler.h"
 
@@ -19,7 +20,8 @@ struct pydbg_sampler {
 PYDBG_API int pydbg_sampler_new(pydbg_sampler **out, pydbg_process *process,
                                 const pydbg_sampler_options *options)
 {
-    pydbg_sampler_options opts = PYDBG_SAMPLER_OPTIONS_INIT;
+    static const pydbg_sampler_options defaults = PYDBG_SAMPLER_OPTIONS_INIT;
+    pydbg_sampler_options opts;
     pydbg_sampler *sampler;
     int rc;
     if (!out)
@@ -27,14 +29,10 @@ PYDBG_API int pydbg_sampler_new(pydbg_sampler **out, pydbg_process *process,
     *out = NULL;
     if (!process)
         return pydbg__fail(NULL, PYDBG_EINVAL, "pydbg_sampler_new: process is NULL");
-    if (options) {
-        if (options->struct_size < sizeof(uint32_t) * 2 || options->struct_size > 4096)
-            return pydbg__fail(NULL, PYDBG_EINVAL,
-                               "pydbg_sampler_new: options not initialised with "
-                               "PYDBG_SAMPLER_OPTIONS_INIT");
-        memcpy(&opts, options,
-               options->struct_size < sizeof opts ? options->struct_size : sizeof opts);
-    }
+    if (pydbg__options_copy(&opts, sizeof opts, options, &defaults) != PYDBG_OK)
+        return pydbg__fail(NULL, PYDBG_EINVAL,
+                           "pydbg_sampler_new: options not initialised with "
+                           "PYDBG_SAMPLER_OPTIONS_INIT");
     if (opts.max_depth == 0)
         opts.max_depth = PYDBG_DEFAULT_MAX_DEPTH;
     sampler = calloc(1, sizeof *sampler);

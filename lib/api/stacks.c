@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "util/options.h"
 #include "walk/code_cache.h"
 #include "walk/stack.h"
 #include "walk/thread_names.h"
@@ -14,14 +15,9 @@
 
 static int read_capture_options(const pydbg_capture_options *given, pydbg_capture_options *out)
 {
-    pydbg_capture_options defaults = PYDBG_CAPTURE_OPTIONS_INIT;
-    *out = defaults;
-    if (given) {
-        if (given->struct_size < sizeof(uint32_t) * 2 || given->struct_size > 4096)
-            return PYDBG_EINVAL;
-        memcpy(out, given, given->struct_size < sizeof *out ? given->struct_size : sizeof *out);
-        out->struct_size = sizeof *out;
-    }
+    static const pydbg_capture_options defaults = PYDBG_CAPTURE_OPTIONS_INIT;
+    if (pydbg__options_copy(out, sizeof *out, given, &defaults) != PYDBG_OK)
+        return PYDBG_EINVAL;
     if (out->max_depth == 0)
         out->max_depth = PYDBG_DEFAULT_MAX_DEPTH;
     return PYDBG_OK;

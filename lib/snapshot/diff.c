@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "snapshot/snapshot.h"
+#include "util/options.h"
 
 typedef struct diff_entry {
     const char *key;
@@ -170,15 +171,8 @@ static int compare(const void *a, const void *b)
 
 static int read_diff_options(const pydbg_diff_options *given, pydbg_diff_options *out)
 {
-    pydbg_diff_options defaults = PYDBG_DIFF_OPTIONS_INIT;
-    *out = defaults;
-    if (!given)
-        return PYDBG_OK;
-    if (given->struct_size < sizeof(uint32_t) * 2 || given->struct_size > 4096)
-        return PYDBG_EINVAL;
-    memcpy(out, given, given->struct_size < sizeof *out ? given->struct_size : sizeof *out);
-    out->struct_size = sizeof *out;
-    return PYDBG_OK;
+    static const pydbg_diff_options defaults = PYDBG_DIFF_OPTIONS_INIT;
+    return pydbg__options_copy(out, sizeof *out, given, &defaults);
 }
 
 PYDBG_API int pydbg_diff_compute(pydbg_diff **out, const pydbg_snapshot *old_snapshot,

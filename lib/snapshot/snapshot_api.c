@@ -12,6 +12,7 @@
 #include "snapshot/census.h"
 #include "snapshot/pymalloc.h"
 #include "snapshot/snapshot.h"
+#include "util/options.h"
 
 /* Files bigger than this are not snapshots (a census of millions of types
  * is a few hundred MiB at most). */
@@ -27,15 +28,8 @@ static int64_t now_ns(int clock)
 static int read_snapshot_options(const pydbg_snapshot_options *given,
                                  pydbg_snapshot_options *out)
 {
-    pydbg_snapshot_options defaults = PYDBG_SNAPSHOT_OPTIONS_INIT;
-    *out = defaults;
-    if (!given)
-        return PYDBG_OK;
-    if (given->struct_size < sizeof(uint32_t) * 2 || given->struct_size > 4096)
-        return PYDBG_EINVAL;
-    memcpy(out, given, given->struct_size < sizeof *out ? given->struct_size : sizeof *out);
-    out->struct_size = sizeof *out;
-    return PYDBG_OK;
+    static const pydbg_snapshot_options defaults = PYDBG_SNAPSHOT_OPTIONS_INIT;
+    return pydbg__options_copy(out, sizeof *out, given, &defaults);
 }
 
 static int fill_census(pydbg_snapshot *s, pydbg__target *t, uint32_t flags)
