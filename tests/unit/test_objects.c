@@ -34,6 +34,8 @@ static unsigned failures;       /* in the current test */
 static unsigned setup_failures; /* interpreters that could not be dumped */
 
 static void fail_case(const dump_image *image, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail_case(const dump_image *image, const char *what, const char *fmt, ...)
 {
     va_list ap;
     failures++;
