@@ -55,14 +55,10 @@ int pydbg_cli_dump(int argc, char **argv)
         case 'P':
             capture.flags |= PYDBG_CAPTURE_PAUSE;
             break;
-        case 'd': {
-            char *end;
-            unsigned long depth = strtoul(optarg, &end, 10);
-            if (*end || depth == 0 || depth > 100000000ul)
-                return cli_error(CLI_EXIT_ERROR, "dump: --max-depth needs a positive number");
-            capture.max_depth = (uint32_t)depth;
+        case 'd':
+            if (!cli_parse_max_depth("dump", optarg, &capture.max_depth))
+                return CLI_EXIT_ERROR;
             break;
-        }
         case 'N':
             capture.flags |= PYDBG_CAPTURE_NO_THREAD_NAMES;
             break;

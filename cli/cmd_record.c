@@ -551,14 +551,10 @@ int pydbg_cli_record(int argc, char **argv)
         case 'P':
             sopt.flags |= PYDBG_SAMPLER_PAUSE;
             break;
-        case 'm': {
-            char *end;
-            unsigned long depth = strtoul(optarg, &end, 10);
-            if (*end || depth == 0 || depth > 100000000ul)
-                return cli_error(CLI_EXIT_ERROR, "record: --max-depth needs a positive number");
-            sopt.max_depth = (uint32_t)depth;
+        case 'm':
+            if (!cli_parse_max_depth("record", optarg, &sopt.max_depth))
+                return CLI_EXIT_ERROR;
             break;
-        }
         case 'h':
             fputs(record_usage, stdout);
             return CLI_EXIT_OK;

@@ -288,14 +288,10 @@ int pydbg_cli_top(int argc, char **argv)
         case 'R':
             sopt.flags |= PYDBG_SAMPLER_RUNNING_ONLY;
             break;
-        case 'm': {
-            char *end;
-            unsigned long depth = strtoul(optarg, &end, 10);
-            if (*end || depth == 0 || depth > 100000000ul)
-                return cli_error(CLI_EXIT_ERROR, "top: --max-depth needs a positive number");
-            sopt.max_depth = (uint32_t)depth;
+        case 'm':
+            if (!cli_parse_max_depth("top", optarg, &sopt.max_depth))
+                return CLI_EXIT_ERROR;
             break;
-        }
         case 'h':
             fputs(top_usage, stdout);
             return CLI_EXIT_OK;

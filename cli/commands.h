@@ -3,6 +3,8 @@
 #ifndef PYDEBUG_CLI_COMMANDS_H
 #define PYDEBUG_CLI_COMMANDS_H
 
+#include <stdint.h>
+
 /* Exit statuses of the contract. */
 enum {
     CLI_EXIT_OK = 0,
@@ -29,5 +31,9 @@ int cli_exit_status(int error);
 
 /* Parses a positive process ID; 0 if `text` is not one. */
 int cli_parse_pid(const char *text);
+
+/* Parses a --max-depth value (1 to 100000000) into `*out`; on a bad value prints
+ * "pydebug: COMMAND: --max-depth needs a positive number" and returns 0. */
+int cli_parse_max_depth(const char *command, const char *text, uint32_t *out);
 
 #endif

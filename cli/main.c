@@ -46,6 +46,18 @@ int cli_parse_pid(const char *text)
     return (int)value;
 }
 
+int cli_parse_max_depth(const char *command, const char *text, uint32_t *out)
+{
+    char *end;
+    unsigned long depth = strtoul(text, &end, 10);
+    if (*end || !*text || text[0] == '-' || depth == 0 || depth > 100000000ul) {
+        cli_error(CLI_EXIT_ERROR, "%s: --max-depth needs a positive number", command);
+        return 0;
+    }
+    *out = (uint32_t)depth;
+    return 1;
+}
+
 typedef struct command {
     const char *name;
     int (*run)(int argc, char **argv);
