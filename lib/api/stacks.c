@@ -9,10 +9,6 @@
 #include "walk/thread_names.h"
 #include "walk/threads.h"
 
-/* Without a pause the thread list can change while it is read; a torn read is
- * retried this many times before giving up. */
-#define THREAD_LIST_ATTEMPTS 5
-
 static int read_capture_options(const pydbg_capture_options *given, pydbg_capture_options *out)
 {
     static const pydbg_capture_options defaults = PYDBG_CAPTURE_OPTIONS_INIT;
@@ -21,14 +17,6 @@ static int read_capture_options(const pydbg_capture_options *given, pydbg_captur
     if (out->max_depth == 0)
         out->max_depth = PYDBG_DEFAULT_MAX_DEPTH;
     return PYDBG_OK;
-}
-
-static int read_threads(pydbg__target *t, pydbg__thread_list *list)
-{
-    int rc = PYDBG_ECORRUPT;
-    for (int attempt = 0; attempt < THREAD_LIST_ATTEMPTS && rc == PYDBG_ECORRUPT; attempt++)
-        rc = pydbg__threads_read(t, list);
-    return rc;
 }
 
 static const char *copy(pydbg_stacks *s, const char *text)
@@ -80,7 +68,7 @@ static int capture(pydbg__target *t, const pydbg_capture_options *opts, pydbg_st
     int rc;
 
     pydbg__code_cache_maintain(t->codes);
-    rc = read_threads(t, &list);
+    rc = pydbg__threads_read(t, &list);
     if (rc != PYDBG_OK)
         goto done;
     if (!(opts->flags & PYDBG_CAPTURE_NO_THREAD_NAMES)) {

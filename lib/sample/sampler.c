@@ -128,9 +128,7 @@ static int refresh_threads(pydbg__sampler *s)
 {
     pydbg__thread_list list = {0};
     pydbg__thread_track *tracks;
-    int rc = PYDBG_ECORRUPT;
-    for (int attempt = 0; attempt < 5 && rc == PYDBG_ECORRUPT; attempt++)
-        rc = pydbg__threads_read(s->t, &list);
+    int rc = pydbg__threads_read(s->t, &list);
     if (rc != PYDBG_OK) {
         pydbg__thread_list_free(&list);
         return rc;

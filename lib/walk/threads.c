@@ -251,7 +251,7 @@ static void mark_unstarted(pydbg__thread_list *list)
     }
 }
 
-int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list)
+static int read_threads_once(pydbg__target *t, pydbg__thread_list *list)
 {
     uint64_t interp, global_holder, main_ident = 0;
     int global_known, main_known;
@@ -345,4 +345,16 @@ int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list)
     mark_unstarted(list);
     infer_native_ids(t, list);
     return PYDBG_OK;
+}
+
+/* Without a pause the thread list can change while it is read: a torn read
+ * is retried this many times before giving up. */
+#define THREAD_LIST_ATTEMPTS 5
+
+int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list)
+{
+    int rc = PYDBG_ECORRUPT;
+    for (int attempt = 0; attempt < THREAD_LIST_ATTEMPTS && rc == PYDBG_ECORRUPT; attempt++)
+        rc = read_threads_once(t, list);
+    return rc;
 }

@@ -25,8 +25,9 @@ typedef struct pydbg__thread_list {
     size_t capacity;
 } pydbg__thread_list;
 
-/* Reads every thread state of every interpreter. A torn list (a cycle, a
- * thread state of another interpreter) gives PYDBG_ECORRUPT. */
+/* Reads every thread state of every interpreter. A list torn by a running
+ * target (a cycle, a thread state of another interpreter) is read again a few
+ * times; PYDBG_ECORRUPT if it stays torn. */
 int pydbg__threads_read(pydbg__target *t, pydbg__thread_list *list);
 
 void pydbg__thread_list_free(pydbg__thread_list *list);
