@@ -72,16 +72,9 @@ static int capture(pydbg__target *t, const pydbg_capture_options *opts, pydbg_st
     if (rc != PYDBG_OK)
         goto done;
     if (!(opts->flags & PYDBG_CAPTURE_NO_THREAD_NAMES)) {
-        /* Names are a courtesy: a failure leaves them out, the stacks stay. */
-        uint64_t last_interp = 0;
-        for (size_t i = 0; i < list.count; i++) {
-            if (list.items[i].interp == last_interp)
-                continue;
-            last_interp = list.items[i].interp;
-            if (pydbg__thread_names_read(t, last_interp, &s->arena, &names) == PYDBG_ENOMEM) {
-                rc = pydbg__fail(&t->error, PYDBG_ENOMEM, "out of memory");
-                goto done;
-            }
+        if (pydbg__thread_names_read_all(t, &list, &s->arena, &names) != PYDBG_OK) {
+            rc = pydbg__fail(&t->error, PYDBG_ENOMEM, "out of memory");
+            goto done;
         }
     }
     s->threads = pydbg__arena_alloc(&s->arena, (list.count ? list.count : 1) * sizeof *s->threads);

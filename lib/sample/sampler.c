@@ -157,18 +157,12 @@ static int refresh_threads(pydbg__sampler *s)
         track->is_main = list.items[i].is_main;
         open_stat(s, track);
     }
-    /* Names are a courtesy: without them the stacks are still right. The
-     * previous sample's names expire now, so their arena is replaced. */
+    /* Without names the stacks are still right. The previous sample's names
+     * expire now, so their arena is replaced. */
     {
         pydbg__thread_names names = {0};
         pydbg__arena arena = {0};
-        uint64_t last_interp = 0;
-        for (size_t i = 0; i < list.count; i++) {
-            if (list.items[i].interp == last_interp)
-                continue;
-            last_interp = list.items[i].interp;
-            (void)pydbg__thread_names_read(s->t, last_interp, &arena, &names);
-        }
+        (void)pydbg__thread_names_read_all(s->t, &list, &arena, &names);
         for (size_t i = 0; i < list.count; i++)
             tracks[i].name = pydbg__thread_names_find(&names, tracks[i].ident);
         pydbg__thread_names_free(&names);

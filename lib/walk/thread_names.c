@@ -5,6 +5,7 @@
 
 #include "pydebug/errors.h"
 #include "walk/objects.h"
+#include "walk/threads.h"
 
 /* Python 2's Thread keeps its attributes under their name-mangled form. */
 static const char *name_attribute(const pydbg__target *t)
@@ -74,6 +75,20 @@ int pydbg__thread_names_read(pydbg__target *t, uint64_t interp, pydbg__arena *ar
     if (rc != PYDBG_OK)
         return rc;
     return pydbg__dict_visit(t, active, collect_thread, &c);
+}
+
+int pydbg__thread_names_read_all(pydbg__target *t, const pydbg__thread_list *list,
+                                 pydbg__arena *arena, pydbg__thread_names *names)
+{
+    uint64_t last_interp = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        if (list->items[i].interp == last_interp)
+            continue;
+        last_interp = list->items[i].interp;
+        if (pydbg__thread_names_read(t, last_interp, arena, names) == PYDBG_ENOMEM)
+            return PYDBG_ENOMEM;
+    }
+    return PYDBG_OK;
 }
 
 const char *pydbg__thread_names_find(const pydbg__thread_names *names, uint64_t ident)

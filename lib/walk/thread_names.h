@@ -24,6 +24,13 @@ typedef struct pydbg__thread_names {
 int pydbg__thread_names_read(pydbg__target *t, uint64_t interp, pydbg__arena *arena,
                              pydbg__thread_names *names);
 
+/* Reads the names of every interpreter of `list` (each once). Names are a
+ * courtesy: an interpreter whose names cannot be read just has none. Only
+ * PYDBG_ENOMEM is returned as an error. */
+struct pydbg__thread_list;
+int pydbg__thread_names_read_all(pydbg__target *t, const struct pydbg__thread_list *list,
+                                 pydbg__arena *arena, pydbg__thread_names *names);
+
 /* The name of thread `ident`, or NULL. */
 const char *pydbg__thread_names_find(const pydbg__thread_names *names, uint64_t ident);
 
