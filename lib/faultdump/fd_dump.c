@@ -291,8 +291,7 @@ static int read_frame(pydbg__fd_ctx *ctx, uint64_t frame, frame_rec *out)
         out->next = ld64(local, l->iframe.previous);
         out->code = ld64(local, l->iframe.executable) & ~l->iframe_tag_mask;
         owner = local[l->iframe.owner];
-        out->shim = (l->iframe.owned_by_cstack >= 0 && (int)owner == l->iframe.owned_by_cstack) ||
-                    (owner < 32 && ((l->iframe_skip_owner_mask >> owner) & 1u));
+        out->shim = pydbg__layout_skips_owner(l, owner);
         instr = ld64(local, l->iframe.instr_ptr);
         /* _PyInterpreterFrame_LASTI * sizeof(_Py_CODEUNIT): prev_instr (3.11,
          * 3.12) or instr_ptr (3.13) relative to the first code unit. */

@@ -211,6 +211,14 @@ typedef struct pydbg__layout {
     } obmalloc;
 } pydbg__layout;
 
+/* True when an _PyInterpreterFrame with this owner is not a Python call (an
+ * entry/shim frame pushed by C code) and is left out of stacks. */
+static inline int pydbg__layout_skips_owner(const pydbg__layout *l, unsigned owner)
+{
+    return (l->iframe.owned_by_cstack >= 0 && owner == (unsigned)l->iframe.owned_by_cstack) ||
+           (owner < 32 && ((l->iframe_skip_owner_mask >> owner) & 1u));
+}
+
 /* The generated base table for `major`.`minor`, or NULL if there is none. */
 const pydbg__layout *pydbg__layout_for_version(int major, int minor);
 

@@ -743,8 +743,7 @@ static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sa
         owner = local[l->iframe.owner];
         if (owner > 8)
             return PYDBG_ECORRUPT;
-        if ((l->iframe.owned_by_cstack >= 0 && owner == l->iframe.owned_by_cstack) ||
-            ((l->iframe_skip_owner_mask >> owner) & 1u)) {
+        if (pydbg__layout_skips_owner(l, (unsigned)owner)) {
             callee_in_chunk = 0;
             frame = pydbg__load_u64(local, l->iframe.previous);
             continue;

@@ -142,8 +142,7 @@ static int walk_interpreter_frames(pydbg__target *t, uint64_t frame, size_t max_
             return stop(t, stack, rc);
         owner = local[l->iframe.owner];
         code_address = pydbg__load_u64(local, l->iframe.executable) & ~t->layout.iframe_tag_mask;
-        if ((l->iframe.owned_by_cstack >= 0 && owner == l->iframe.owned_by_cstack) ||
-            (owner < 32 && (l->iframe_skip_owner_mask >> owner) & 1u)) {
+        if (pydbg__layout_skips_owner(l, (unsigned)owner)) {
             /* A shim frame that C code pushed to enter the interpreter: not user code. */
             frame = pydbg__load_u64(local, l->iframe.previous);
             continue;
