@@ -93,9 +93,5 @@ int pydbg_cli_dump(int argc, char **argv)
     rc = cli_print_stacks(process, stacks, format);
     pydbg_stacks_free(stacks);
     pydbg_process_close(process);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    if (fflush(stdout) != 0)
-        return cli_error(CLI_EXIT_ERROR, "cannot write the output");
-    return CLI_EXIT_OK;
+    return rc;
 }

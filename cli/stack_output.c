@@ -30,5 +30,7 @@ int cli_print_stacks(const pydbg_process *process, const pydbg_stacks *stacks, i
     if (format == PYDBG_STACKS_FORMAT_JSON)
         fputc('\n', stdout);
     pydbg_tb_string_free(text);
+    if (fflush(stdout) != 0)
+        return cli_error(CLI_EXIT_ERROR, "cannot write the output");
     return CLI_EXIT_OK;
 }

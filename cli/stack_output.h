@@ -8,7 +8,8 @@
  * ::pydbg_stacks_output_format; -1 if it is none of them. */
 int cli_stacks_format_from_name(const char *name);
 
-/* Writes the capture to stdout in `format` (the JSON document ends with a newline).
+/* Writes the capture to stdout in `format` (the JSON document ends with a newline) and
+ * flushes it.
  * Returns CLI_EXIT_OK, or the status of the error it reported. */
 int cli_print_stacks(const pydbg_process *process, const pydbg_stacks *stacks, int format);
 
