@@ -16,7 +16,23 @@ atomically, to TRUTH.json:
 (sys._current_frames() for the blocked threads; sys._getframe() for the main thread, whose
 innermost line is that of the call that blocks). The target kills itself after --lifetime
 seconds even if the test that started it died without doing so.
+
+The same record is also written, before TRUTH.json, to TRUTH.json.txt in a line format
+that needs no JSON parser (for the Rust binding's tests, which use std only):
+
+    pid 123
+    python 3.11.7
+    growth ConsumerGrowth 1000
+    thread<TAB>IDENT[<TAB>NAME]                       (no NAME: the thread has none)
+    frame<TAB>FUNCTION<TAB>LINE<TAB>FIRST_LINE<TAB>FILE   (innermost first)
+
+Growth, for memory snapshot tests: on SIGUSR1 the target creates GROWTH_STEP more
+instances of ConsumerGrowth and keeps them, then writes, atomically, TRUTH.json.grown:
+`SEQUENCE COUNT`, where SEQUENCE counts the signals handled and COUNT is the number of
+ConsumerGrowth objects gc.get_objects() sees. The handler runs in the main thread, which
+Python 3 interrupts in its blocking acquire(); Python 2.7 cannot, and never grows.
 """
+import gc
 import json
 import os
 import platform
@@ -78,15 +94,37 @@ def raw_outer():
 def frames_of(frame):
     out = []
     while frame is not None and len(out) < 10000:
-        out.append({"function": frame.f_code.co_name, "line": frame.f_lineno})
+        code = frame.f_code
+        out.append({"function": code.co_name, "line": frame.f_lineno,
+                    "first_line": code.co_firstlineno, "file": code.co_filename})
         frame = frame.f_back
     return out
+
+
+GROWTH_STEP = 1000
+_grown = []
+_growth_signals = [0]
+
+
+class ConsumerGrowth(object):
+    """Only ever instantiated by grow(): a snapshot diff must see exactly these."""
+
+    def __init__(self, n):
+        self.n = n
+
+
+def grow(signum, frame):
+    _grown.extend(ConsumerGrowth(i) for i in range(GROWTH_STEP))
+    _growth_signals[0] += 1
+    count = sum(1 for o in gc.get_objects() if type(o) is ConsumerGrowth)
+    write_atomic_text(sys.argv[1] + ".grown", "%d %d\n" % (_growth_signals[0], count))
 
 
 def main_blocks(path):
     # The line of the blocking call is this frame's line at the time it blocks.
     here = sys._getframe()
-    truth = record(frames_of(here), here.f_lineno + 2)
+    truth = record(frames_of(here), here.f_lineno + 3)
+    write_atomic_text(path + ".txt", truth_text(truth))
     write_atomic(path, truth)
     BLOCK.acquire()
 
@@ -115,6 +153,27 @@ def write_atomic(path, data):
     os.rename(tmp, path)
 
 
+def write_atomic_text(path, text):
+    tmp = "%s.tmp" % path
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def truth_text(truth):
+    lines = ["pid %d" % truth["pid"], "python %s" % truth["python_version"],
+             "growth %s %d" % (ConsumerGrowth.__name__, GROWTH_STEP)]
+    for thread in truth["threads"]:
+        head = "thread\t%d" % thread["ident"]
+        if thread["name"] is not None:
+            head += "\t%s" % thread["name"]
+        lines.append(head)
+        for f in thread["frames"]:
+            lines.append("frame\t%s\t%d\t%d\t%s" % (f["function"], f["line"],
+                                                       f["first_line"], f["file"]))
+    return "\n".join(lines) + "\n"
+
+
 def main():
     path = sys.argv[1]
     lifetime = 120
@@ -123,6 +182,7 @@ def main():
     # SIGALRM's default action ends the process even while every thread is blocked in C.
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(lifetime)
+    signal.signal(signal.SIGUSR1, grow)
 
     workers = [threading.Thread(target=alpha_outer, name="alpha-worker"),
                threading.Thread(target=beta_outer, args=(3,), name="beta-worker")]
