@@ -87,10 +87,14 @@ def pkg_config_env(prefix, base=None):
 
 
 def binding_test_env(args, env):
-    """What the bindings' own tests compare against: the installed header and version."""
+    """What the bindings' own tests compare against: the installed header and version, and
+    the target they start themselves (each test its own, so that tests running at once do
+    not disturb each other: target.py, run by --target-python)."""
     env['PYDEBUG_TEST_INCLUDE_DIR'] = run(['pkg-config', '--variable=includedir', 'pydebug'],
                                           env=pkg_config_env(args.prefix)).strip()
     env['PYDEBUG_TEST_EXPECT_VERSION'] = args.expect_version
+    env['PYDEBUG_TEST_TARGET_PYTHON'] = args.target_python
+    env['PYDEBUG_TEST_TARGET'] = str(HERE / 'target.py')
     return env
 
 

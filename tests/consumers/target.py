@@ -183,6 +183,12 @@ def main():
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.alarm(lifetime)
     signal.signal(signal.SIGUSR1, grow)
+    # A signal sent to the process goes to any thread that does not block it, and only
+    # the main thread runs Python handlers: if another thread took SIGUSR1, the main
+    # thread would sleep on in acquire() and never grow. The threads inherit this mask.
+    sigmask = getattr(signal, "pthread_sigmask", None)
+    if sigmask:
+        sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
 
     workers = [threading.Thread(target=alpha_outer, name="alpha-worker"),
                threading.Thread(target=beta_outer, args=(3,), name="beta-worker")]
@@ -190,6 +196,8 @@ def main():
         t.daemon = True
         t.start()
     thread_mod.start_new_thread(raw_outer, ())
+    if sigmask:
+        sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR1])
     deadline = time.time() + 60
     while len(_ready) < 3:
         if time.time() > deadline:
