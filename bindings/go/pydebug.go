@@ -120,6 +120,10 @@ type AttachOptions struct {
 type Process struct {
 	mu     sync.Mutex
 	handle *C.pydbg_process
+	// Samplers borrow the C handle: Close hands it to pending while any is open, and the
+	// last one to close frees it.
+	samplers int
+	pending  *C.pydbg_process
 }
 
 // Attach attaches to the live process pid.
@@ -141,15 +145,33 @@ func Attach(pid int, options *AttachOptions) (*Process, error) {
 	if rc != C.PYDBG_OK || handle == nil {
 		return nil, &Error{Code: Code(rc), Message: C.GoString(C.pydbg_last_error())}
 	}
-	return &Process{handle: handle}, nil
+	p := &Process{handle: handle}
+	runtime.SetFinalizer(p, (*Process).Close)
+	return p, nil
 }
 
 // Close detaches; the target is resumed if this handle paused it. Closing twice is harmless.
+// Samplers of the process keep the C handle open until they are closed themselves; the
+// Process is unusable from now on.
 func (p *Process) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	C.pydbg_process_close(p.handle) // NULL is a no-op
+	if p.samplers > 0 && p.handle != nil {
+		p.pending = p.handle
+	} else {
+		C.pydbg_process_close(p.handle) // NULL is a no-op
+	}
 	p.handle = nil
+	runtime.SetFinalizer(p, nil)
+}
+
+// samplerClosed must be called with p.mu held, when a sampler of p has been freed.
+func (p *Process) samplerClosed() {
+	p.samplers--
+	if p.samplers == 0 && p.pending != nil {
+		C.pydbg_process_close(p.pending)
+		p.pending = nil
+	}
 }
 
 // live must be called with p.mu held.
@@ -172,6 +194,9 @@ func (p *Process) check(rc C.int) error {
 func (p *Process) PID() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.handle == nil {
+		return -1
+	}
 	return int(C.pydbg_process_pid(p.handle))
 }
 
