@@ -21,6 +21,30 @@
 //!   thread-safe for the same handle"), hence `Send` and not `Sync`, and the calls that are
 //!   not thread-safe take `&mut self`; a `Stacks` is immutable, hence `Send` and `Sync`;
 //! - errors: every failure is an [`Error`] with the library's code and detailed message.
+//!
+//! Beyond one-off captures:
+//! - [`Sampler`] (`pydebug/sample.h`): `process.sampler(options)` borrows the process
+//!   mutably for its life, and each [`Sample`] borrows its sampler until it is dropped (C: a
+//!   sample is valid until the next one), so neither can outlive what it reads;
+//! - [`Traceback`] and [`TracebackParser`] (`pydebug/traceback.h`): decode tracebacks
+//!   from text, walk their exceptions and frames, format them back as text or JSON;
+//! - [`Snapshot`] (`pydebug/snapshot.h`): `process.snapshot(options)`, save, load, and
+//!   [`Snapshot::diff`] into plain [`DiffRow`] values.
+//!
+//! ```no_run
+//! let mut process = pydebug::Process::attach(1234)?;
+//! let mut sampler = process.sampler(pydebug::SamplerOptions::default())?;
+//! for _ in 0..100 {
+//!     let sample = sampler.sample()?;
+//!     for thread in sample.threads() {
+//!         for frame in thread.frames() {
+//!             let names = sample.code_info(frame.code).expect("a key of this sampler");
+//!             println!("{} {}:{:?}", thread.ident(), names.function, frame.line);
+//!         }
+//!     }
+//! }
+//! # Ok::<(), pydebug::Error>(())
+//! ```
 use std::borrow::Cow;
 use std::ffi::CStr;
 use std::fmt;
@@ -29,6 +53,22 @@ use std::os::raw::c_char;
 use std::ptr::{self, NonNull};
 
 pub use pydebug_sys as sys;
+
+pub mod sample;
+pub mod snapshot;
+pub mod traceback;
+
+pub use sample::{
+    CodeInfo, Sample, SampleFrame, SampleThread, Sampler, SamplerOptions, ThreadState,
+};
+pub use snapshot::{
+    DiffBy, DiffOptions, DiffRow, Mapping, PymallocUsage, SizeClass, Snapshot, SnapshotOptions,
+    TypeEntry,
+};
+pub use traceback::{
+    ParserOptions, Relation, SyntaxLocation, TbBlock, TbException, TbFrame, Traceback,
+    TracebackFormat, TracebackKind, TracebackParser,
+};
 
 /// Borrows a C string owned by the library; names from the target may not be UTF-8.
 ///
