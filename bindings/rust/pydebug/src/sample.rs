@@ -57,6 +57,38 @@ pub enum ThreadState {
 /// A sampler of one process. It borrows the process mutably for its whole life (C: the
 /// process handle must not be used by another thread while the sampler samples, and must
 /// outlive it). `Send`, not `Sync`: one thread at a time.
+///
+/// The borrows are checked at compile time: a process cannot be dropped (closed) while a
+/// sampler of it lives,
+///
+/// ```compile_fail,E0505
+/// let mut process = pydebug::Process::attach(1).unwrap();
+/// let sampler = process.sampler(pydebug::SamplerOptions::default()).unwrap();
+/// drop(process);
+/// drop(sampler);
+/// ```
+///
+/// and a sample cannot be kept past the next one (C: valid until the next sample):
+///
+/// ```compile_fail,E0499
+/// let mut process = pydebug::Process::attach(1).unwrap();
+/// let mut sampler = process.sampler(pydebug::SamplerOptions::default()).unwrap();
+/// let first = sampler.sample().unwrap();
+/// let second = sampler.sample().unwrap();
+/// assert_eq!(first.thread_count(), second.thread_count());
+/// ```
+///
+/// while taking one after the other is fine:
+///
+/// ```no_run
+/// let mut process = pydebug::Process::attach(1).unwrap();
+/// let mut sampler = process.sampler(pydebug::SamplerOptions::default()).unwrap();
+/// let first = sampler.sample().unwrap().thread_count();
+/// let second = sampler.sample().unwrap().thread_count();
+/// assert_eq!(first, second);
+/// drop(sampler);
+/// drop(process);
+/// ```
 pub struct Sampler<'p> {
     handle: NonNull<sys::pydbg_sampler>,
     _process: PhantomData<&'p mut Process>,
