@@ -209,6 +209,14 @@ typedef struct pydbg__layout {
         uint32_t arena_bytes, pool_bytes, alignment, size_classes; /* ARENA_SIZE, POOL_SIZE,
                                                                      ALIGNMENT, NB_SMALL_SIZE_CLASSES */
     } obmalloc;
+    /* _PyInterpreterFrame.stacktop where the interpreter resets it to -1 whenever a
+     * frame resumes and saves it (>= 0) before pushing a Python callee on top
+     * (3.12, 3.13): a frame with a callee in a stack but stacktop -1 was read at
+     * another moment than its callee. -1 where that does not hold (3.11 never
+     * resets it; 3.14 keeps a pointer, cleared in debug builds only). */
+    struct {
+        int32_t stacktop;
+    } iframe_state;
 } pydbg__layout;
 
 /* True when an _PyInterpreterFrame with this owner is not a Python call (an

@@ -268,4 +268,6 @@ const pydbg__layout pydbg__layout_3_14 = {
      * config and callbacks, far past the offsets checked above), so 3.14 gets no
      * arena usage rather than a guessed offset. */
     .obmalloc = {.root = PYDBG__OBMALLOC_NONE},
+    /* stackpointer is cleared on resume only in debug builds: no calling-state test. */
+    .iframe_state = {.stacktop = -1},
 };

@@ -215,6 +215,9 @@ const pydbg__layout pydbg__layout_tables[] = {
             .alignment = 0,
             .size_classes = 0,
         },
+        .iframe_state = {
+            .stacktop = PYDBG__NO_OFFSET,
+        },
     },
     /* end of layout 2.7 */
     /* layout 3.6: probed from the headers of CPython 3.6.15 */
@@ -400,6 +403,9 @@ const pydbg__layout pydbg__layout_tables[] = {
             .pool_bytes = 4096,
             .alignment = 16,
             .size_classes = 32,
+        },
+        .iframe_state = {
+            .stacktop = PYDBG__NO_OFFSET,
         },
     },
     /* end of layout 3.6 */
@@ -587,6 +593,9 @@ const pydbg__layout pydbg__layout_tables[] = {
             .alignment = 16,
             .size_classes = 32,
         },
+        .iframe_state = {
+            .stacktop = PYDBG__NO_OFFSET,
+        },
     },
     /* end of layout 3.7 */
     /* layout 3.8: probed from the headers of CPython 3.8.18 */
@@ -772,6 +781,9 @@ const pydbg__layout pydbg__layout_tables[] = {
             .pool_bytes = 4096,
             .alignment = 16,
             .size_classes = 32,
+        },
+        .iframe_state = {
+            .stacktop = PYDBG__NO_OFFSET,
         },
     },
     /* end of layout 3.8 */
@@ -959,6 +971,9 @@ const pydbg__layout pydbg__layout_tables[] = {
             .alignment = 16,
             .size_classes = 32,
         },
+        .iframe_state = {
+            .stacktop = PYDBG__NO_OFFSET,
+        },
     },
     /* end of layout 3.9 */
     /* layout 3.10: probed from the headers of CPython 3.10.13 */
@@ -1144,6 +1159,9 @@ const pydbg__layout pydbg__layout_tables[] = {
             .pool_bytes = 16384,
             .alignment = 16,
             .size_classes = 32,
+        },
+        .iframe_state = {
+            .stacktop = PYDBG__NO_OFFSET,
         },
     },
     /* end of layout 3.10 */
@@ -1331,6 +1349,9 @@ const pydbg__layout pydbg__layout_tables[] = {
             .alignment = 16,
             .size_classes = 32,
         },
+        .iframe_state = {
+            .stacktop = PYDBG__NO_OFFSET,
+        },
     },
     /* end of layout 3.11 */
     /* layout 3.12: probed from the headers of CPython 3.12.1 */
@@ -1517,6 +1538,9 @@ const pydbg__layout pydbg__layout_tables[] = {
             .alignment = 16,
             .size_classes = 32,
         },
+        .iframe_state = {
+            .stacktop = 64,
+        },
     },
     /* end of layout 3.12 */
     /* layout 3.13: probed from the headers of CPython 3.13.0 */
@@ -1702,6 +1726,9 @@ const pydbg__layout pydbg__layout_tables[] = {
             .pool_bytes = 16384,
             .alignment = 16,
             .size_classes = 32,
+        },
+        .iframe_state = {
+            .stacktop = 64,
         },
     },
     /* end of layout 3.13 */

@@ -776,6 +776,18 @@ int main(void)
     value("size_classes", NB_SMALL_SIZE_CLASSES);
 #endif
     end_group();
+
+    /* ---- whether an interpreter frame is calling (the sampler's torn check) ---- */
+    group("iframe_state");
+#if PY_VERSION_HEX >= 0x030c0000
+    /* 3.12, 3.13: _PyFrame_GetStackPointer() sets stacktop to -1 whenever a frame
+     * resumes; it is saved (>= 0) before a Python callee is pushed on top. 3.11
+     * does not reset it. */
+    field("stacktop", OFF(_PyInterpreterFrame, stacktop));
+#else
+    field("stacktop", NONE);
+#endif
+    end_group();
     printf("    },\n");
     printf("    /* end of layout %d.%d */\n", PY_MAJOR_VERSION, PY_MINOR_VERSION);
     return 0;
