@@ -134,6 +134,7 @@ int pydbg__code_keys_resolve(pydbg__code_keys *keys, pydbg__target *t, uint64_t 
                            (unsigned long long)address, pydbg_strerror(rc));
     if (*slot) {
         *slot = entry; /* the address now names another object */
+        keys->generation++;
     } else {
         if ((keys->slot_used + 1) * 2 > keys->slot_count) {
             if (grow_slots(keys) != PYDBG_OK)
@@ -164,6 +165,7 @@ int pydbg__code_keys_revalidate_one(pydbg__code_keys *keys, pydbg__target *t)
         /* Freed and not a code object any more: forget the address. */
         pydbg__code_key **slot = probe(keys, entry->address);
         if (*slot == entry) {
+            keys->generation++;
             /* Re-insert the following cluster so probing stays correct. */
             size_t i = (size_t)(slot - keys->slots);
             *slot = NULL;

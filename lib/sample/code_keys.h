@@ -36,6 +36,9 @@ typedef struct pydbg__code_keys {
     pydbg__code_key **slots; /* address -> live entry (open addressing) */
     size_t slot_count, slot_used;
     size_t revalidate_cursor;
+    /* Grows whenever an address stops naming the entry it named: whatever was
+     * memoised by code address before (the sampler's per-frame memos) is stale. */
+    uint64_t generation;
     pydbg__arena arena;
 } pydbg__code_keys;
 
