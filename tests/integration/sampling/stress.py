@@ -12,6 +12,8 @@ Once everything runs it writes, atomically, a line file the C test reads:
     pid <pid>
     recursion <ident of the recursion thread>
     function <name> <first line> <last line>     (one per function of this file)
+    callsite <caller> <callee> <line>            (the only line a caller can be at
+                                                  while its callee runs, recursion thread)
     end
 Usage: python stress.py OUT.txt [--depth N] [--lifetime S]
 """
@@ -95,6 +97,16 @@ def function_lines():
     return out
 
 
+def call_sites():
+    """The line of each call in the recursion thread, found in this file's text."""
+    calls = (("recursion_main", "descend", "        descend(d)\n"),
+             ("descend", "descend", "        return descend(n - 1) + 1\n"),
+             ("descend", "leaf", "    return leaf(50)\n"))
+    with open(os.path.abspath(__file__)) as f:
+        text = f.readlines()
+    return [(caller, callee, text.index(source) + 1) for caller, callee, source in calls]
+
+
 def main():
     out = sys.argv[1]
     depth = 300
@@ -119,6 +131,8 @@ def main():
     lines = ["pid\t%d" % os.getpid(), "recursion\t%d" % started[0]]
     for name, first, last in function_lines():
         lines.append("function\t%s\t%d\t%d" % (name, first, last))
+    for caller, callee, line in call_sites():
+        lines.append("callsite\t%s\t%s\t%d" % (caller, callee, line))
     lines.append("end")
     tmp = out + ".tmp"
     with open(tmp, "w") as f:
