@@ -46,12 +46,15 @@ enum pydbg_sampler_flags {
     /** Read each thread's scheduler state (running or idle) from `/proc` with every
      *  sample. Costs one small file read per thread. */
     PYDBG_SAMPLER_THREAD_STATE = 1u << 0,
-    /** Keep only the thread that holds the GIL. */
+    /** Keep only the thread that holds the GIL (implies #PYDBG_SAMPLER_GIL). */
     PYDBG_SAMPLER_GIL_ONLY = 1u << 1,
     /** Keep only threads running on a CPU (implies #PYDBG_SAMPLER_THREAD_STATE). */
     PYDBG_SAMPLER_RUNNING_ONLY = 1u << 2,
     /** Pause the target during each sample (consistent but far slower). */
-    PYDBG_SAMPLER_PAUSE = 1u << 3
+    PYDBG_SAMPLER_PAUSE = 1u << 3,
+    /** Read which thread holds the GIL with every sample: one more small piece in the
+     *  sample's read. Without it pydbg_sample_thread_holds_gil() returns -1. */
+    PYDBG_SAMPLER_GIL = 1u << 4
 };
 
 /** @brief Scheduler state of a sampled thread. */
@@ -165,7 +168,8 @@ PYDBG_API const char *pydbg_sample_thread_name(const pydbg_sample *sample, size_
 /** @brief The Linux TID of thread @p thread, or -1 where unknown. @note Thread-safe. */
 PYDBG_API int64_t pydbg_sample_thread_native_id(const pydbg_sample *sample, size_t thread);
 
-/** @brief 1 if the thread held the GIL, 0 if not, -1 if unknown. @note Thread-safe. */
+/** @brief 1 if the thread held the GIL, 0 if not, -1 if unknown (or #PYDBG_SAMPLER_GIL not
+ *  set). @note Thread-safe. */
 PYDBG_API int pydbg_sample_thread_holds_gil(const pydbg_sample *sample, size_t thread);
 
 /** @brief The thread's ::pydbg_thread_state. @note Thread-safe. */

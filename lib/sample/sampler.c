@@ -13,11 +13,6 @@
 #include "walk/thread_names.h"
 #include "walk/threads.h"
 
-/* Room left above the used part of a data stack chunk when it is read, so
- * that a stack that grows a little between samples is still covered. */
-#define CHUNK_SLACK 1024u
-/* A chunk is never read past this, whatever its header says. */
-#define MAX_CHUNK_READ (8u << 20)
 /* 2.7 - 3.10: predicted frames closer than this are read as one piece. */
 #define FRAME_MERGE_GAP 1024u
 /* Pieces of one scattered read, at most. */
@@ -33,11 +28,6 @@
 #define MERGE_PIECE_MAX 1024u
 #define MERGE_GAP 512u
 #define MERGE_SPAN_MAX 8192u
-
-/* The size of the _PyStackChunk header: previous, size, top. */
-#define CHUNK_HEADER 24u
-/* 3.11+: frames outside the data stack remembered per thread for the next sample. */
-#define MAX_OUTSIDE_FRAMES 256u
 
 static int frame_model_is_iframe(const pydbg__target *t)
 {
@@ -71,12 +61,8 @@ static int32_t frame_object_span(const pydbg__layout *l)
 
 static void track_release(pydbg__thread_track *track)
 {
-    free(track->chunk_copy);
-    for (size_t i = 0; i < track->older_capacity; i++)
-        free(track->older[i].copy);
-    free(track->older);
+    pydbg__sample_iframes_release(track);
     free(track->frames);
-    free(track->outside_copy);
     free(track->memo);
     if (track->stat_fd >= 0)
         close(track->stat_fd);
@@ -187,7 +173,7 @@ struct piece_ref {
     size_t index;
 };
 
-typedef struct plan {
+typedef struct pydbg__sample_plan {
     pydbg__read_piece pieces[MAX_PIECES];
     size_t count;
     int overflow;
@@ -236,6 +222,7 @@ typedef struct frame_ranges {
     frame_range *items;
     size_t count, capacity;
     unsigned char *buffer; /* where the ranges were read */
+    unsigned char *again;  /* ... and read again right after */
 } frame_ranges;
 
 static int build_frame_ranges(pydbg__sampler *s, size_t first_track, size_t track_count,
@@ -288,9 +275,10 @@ static int build_frame_ranges(pydbg__sampler *s, size_t first_track, size_t trac
     return PYDBG_OK;
 }
 
-/* The local copy of remote [address, address + length) if a range covers it. */
-static const unsigned char *range_lookup(const frame_ranges *ranges,
-                                         uint64_t address, size_t length)
+/* The local copy of remote [address, address + length) if a range covers it,
+ * and in `again` its second copy. */
+static const unsigned char *range_lookup(const frame_ranges *ranges, uint64_t address,
+                                         size_t length, const unsigned char **again)
 {
     size_t lo = 0, hi = ranges->count;
     while (lo < hi) {
@@ -301,8 +289,11 @@ static const unsigned char *range_lookup(const frame_ranges *ranges,
             hi = mid;
     }
     if (lo < ranges->count && ranges->items[lo].start <= address &&
-        address + length <= ranges->items[lo].end)
-        return ranges->buffer + ranges->items[lo].offset + (address - ranges->items[lo].start);
+        address + length <= ranges->items[lo].end) {
+        size_t at = ranges->items[lo].offset + (size_t)(address - ranges->items[lo].start);
+        *again = ranges->again + at;
+        return ranges->buffer + at;
+    }
     return NULL;
 }
 
@@ -322,52 +313,45 @@ static size_t gil_read_length(const pydbg__sampler *s)
     return (size_t)((l->gil.locked > l->gil.last_holder ? l->gil.locked : l->gil.last_holder) + 8);
 }
 
-/* 3.11+: one thread's pieces, in the order they must be read: the kernel copies
- * them one after the other, so the thread state and current frame are read
- * both before and after the stack. If they did not change, the stack copied in
- * between belongs to them; if they did, the copy may mix two moments. */
-static void add_thread_pieces(pydbg__sampler *s, plan *p, pydbg__thread_track *track)
+static int plan_add(void *p, uint64_t address, void *buffer, size_t length)
 {
-    const pydbg__layout *l = &s->t->layout;
-    size_t span = (size_t)iframe_span(l);
-    int cframe = track->cframe && l->frame_model != PYDBG__IFRAME_313;
-    if (cframe)
-        add_piece(p, track->cframe + (uint64_t)l->cframe.current_frame, &track->cframe_frame, 8);
-    for (size_t j = 0; j < track->frame_count; j++)
-        add_piece(p, track->frames[j], track->outside_copy + j * span, span);
-    for (size_t j = track->older_count; j-- > 0;)
-        add_piece(p, track->older[j].base, track->older[j].copy,
-                  (size_t)track->older[j].length);
-    if (track->chunk && track->chunk_length)
-        add_piece(p, track->chunk, track->chunk_copy, (size_t)track->chunk_length);
-    add_piece(p, track->tstate, track->state_after, (size_t)tstate_span(l));
-    if (cframe)
-        add_piece(p, track->cframe + (uint64_t)l->cframe.current_frame,
-                  &track->cframe_frame_after, 8);
+    add_piece(p, address, buffer, length);
+    return PYDBG_OK;
 }
 
-/* The thread's current frame and stack top did not move while its stack was
- * copied (see add_thread_pieces). */
-static int stack_held_still(const pydbg__sampler *s, const pydbg__thread_track *track)
+/* 2.7 - 3.10: the predicted frames of tracks [first, first + count), read twice
+ * one right after the other into `*buffer`: frame objects are recycled at the
+ * same addresses by the same calls, so a stack copied while it moved often
+ * passes every check of each frame alone; the two copies of a caller differ
+ * then (see decode_frame_objects). */
+static int plan_frame_ranges(pydbg__sampler *s, plan *p, size_t first, size_t count,
+                             frame_ranges *ranges, unsigned char **buffer, size_t *capacity)
 {
-    const pydbg__layout *l = &s->t->layout;
-    if (pydbg__load_u64(track->state, l->tstate.datastack_top) !=
-            pydbg__load_u64(track->state_after, l->tstate.datastack_top) ||
-        pydbg__load_u64(track->state, l->tstate.datastack_chunk) !=
-            pydbg__load_u64(track->state_after, l->tstate.datastack_chunk))
-        return 0;
-    if (l->frame_model == PYDBG__IFRAME_313)
-        return pydbg__load_u64(track->state, l->tstate.frame) ==
-               pydbg__load_u64(track->state_after, l->tstate.frame);
-    return pydbg__load_u64(track->state, l->tstate.cframe) ==
-               pydbg__load_u64(track->state_after, l->tstate.cframe) &&
-           track->cframe_frame == track->cframe_frame_after;
+    size_t bytes;
+    int rc = build_frame_ranges(s, first, count, ranges, &bytes);
+    if (rc != PYDBG_OK)
+        return rc;
+    if (bytes * 2 > *capacity) {
+        unsigned char *grown = realloc(*buffer, bytes * 2);
+        if (!grown)
+            return PYDBG_ENOMEM;
+        *buffer = grown;
+        *capacity = bytes * 2;
+    }
+    ranges->buffer = *buffer;
+    ranges->again = *buffer + bytes;
+    for (int pass = 0; pass < 2; pass++) {
+        unsigned char *base = pass ? ranges->again : ranges->buffer;
+        for (size_t i = 0; i < ranges->count; i++)
+            add_piece(p, ranges->items[i].start, base + ranges->items[i].offset,
+                      (size_t)(ranges->items[i].end - ranges->items[i].start));
+    }
+    return PYDBG_OK;
 }
 
 static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
 {
     const pydbg__layout *l = &s->t->layout;
-    size_t span = (size_t)tstate_span(l);
     p->count = 0;
     p->overflow = 0;
     /* The list heads change only when threads or interpreters come and go;
@@ -381,7 +365,7 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
                       &p->first_tstate, 8);
     }
     p->gil_length = 0;
-    if (s->gil_address) {
+    if (s->gil_address && (s->flags & (PYDBG_SAMPLER_GIL | PYDBG_SAMPLER_GIL_ONLY))) {
         p->gil_length = gil_read_length(s);
         if (p->gil_length <= sizeof p->gil)
             add_piece(p, s->gil_address, p->gil, p->gil_length);
@@ -390,27 +374,20 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
     }
     for (size_t i = 0; i < s->track_count; i++) {
         pydbg__thread_track *track = &s->tracks[i];
-        add_piece(p, track->tstate, track->state, span);
-        if (!frame_model_is_iframe(s->t))
-            continue;
-        add_thread_pieces(s, p, track);
+        if (frame_model_is_iframe(s->t))
+            pydbg__sample_iframe_pieces(s, track, plan_add, p);
+        else
+            add_piece(p, track->tstate, track->state, s->tstate_span);
     }
     if (!frame_model_is_iframe(s->t)) {
-        size_t bytes;
-        int rc = build_frame_ranges(s, 0, s->track_count, ranges, &bytes);
+        int rc = plan_frame_ranges(s, p, 0, s->track_count, ranges, &s->frame_buffer,
+                                   &s->frame_buffer_capacity);
         if (rc != PYDBG_OK)
             return rc;
-        if (bytes > s->frame_buffer_capacity) {
-            unsigned char *grown = realloc(s->frame_buffer, bytes);
-            if (!grown)
-                return PYDBG_ENOMEM;
-            s->frame_buffer = grown;
-            s->frame_buffer_capacity = bytes;
-        }
-        ranges->buffer = s->frame_buffer;
-        for (size_t i = 0; i < ranges->count; i++)
-            add_piece(p, ranges->items[i].start, s->frame_buffer + ranges->items[i].offset,
-                      (size_t)(ranges->items[i].end - ranges->items[i].start));
+        /* The current frames again, after the frames: still the same ones? */
+        for (size_t i = 0; i < s->track_count; i++)
+            add_piece(p, s->tracks[i].tstate + (uint64_t)l->tstate.frame,
+                      s->tracks[i].state_after + l->tstate.frame, 8);
     }
     return p->overflow ? PYDBG_ELIMIT : PYDBG_OK;
 }
@@ -439,6 +416,18 @@ static int threads_unchanged(const pydbg__sampler *s, const plan *p)
 
 /* ---- decoding one thread ----------------------------------------------------------- */
 
+int pydbg__sampler_reserve_frames(pydbg__sampler *s, size_t more)
+{
+    void *frames = s->frames;
+    int rc;
+    if (s->frame_capacity - s->frame_count >= more)
+        return PYDBG_OK;
+    rc = pydbg__grow_array(&frames, &s->frame_capacity, s->frame_count + more,
+                           sizeof *s->frames);
+    s->frames = frames;
+    return rc;
+}
+
 static int push_frame(pydbg__sampler *s, uint64_t key, int line)
 {
     if (s->frame_count == s->frame_capacity) {
@@ -462,10 +451,8 @@ static int frame_key_line(pydbg__sampler *s, pydbg__thread_track *track, size_t 
                           uint64_t frame, uint64_t code_address, uint64_t instruction,
                           int64_t offset, uint64_t *key, int *line, int64_t *frame_bytes);
 
-/* The code key for a frame, checking that the instruction lies in the code:
- * an address reused by another code object usually fails that check. */
-static int code_for(pydbg__sampler *s, uint64_t code_address, int64_t offset,
-                    pydbg__code_key **out)
+int pydbg__sampler_code_for(pydbg__sampler *s, uint64_t code_address, int64_t offset,
+                            pydbg__code_key **out)
 {
     pydbg__code_key *code = pydbg__code_keys_find(&s->keys, code_address);
     int rc;
@@ -508,7 +495,7 @@ static int frame_key_line(pydbg__sampler *s, pydbg__thread_track *track, size_t 
         track->memo = grown;
         track->memo_capacity = capacity;
     }
-    rc = code_for(s, code_address, offset, &code);
+    rc = pydbg__sampler_code_for(s, code_address, offset, &code);
     if (rc != PYDBG_OK)
         return rc;
     memo = &track->memo[depth];
@@ -518,269 +505,6 @@ static int frame_key_line(pydbg__sampler *s, pydbg__thread_track *track, size_t 
     memo->key = *key = code->key;
     memo->line = *line = pydbg__code_key_line(s->t, code, (int)offset);
     memo->frame_bytes = *frame_bytes = code->frame_bytes;
-    return PYDBG_OK;
-}
-
-/* Reads (again) the used part of the thread's current chunk. */
-static int read_chunk(pydbg__sampler *s, pydbg__thread_track *track, uint64_t chunk,
-                      uint64_t top)
-{
-    uint64_t header[3];
-    uint64_t length;
-    int rc;
-    if (top < chunk + CHUNK_HEADER || top - chunk > MAX_CHUNK_READ)
-        return PYDBG_ECORRUPT;
-    rc = pydbg__read(s->t->reader, chunk, header, sizeof header);
-    if (rc != PYDBG_OK)
-        return rc;
-    if (header[1] < CHUNK_HEADER || header[1] > (1ull << 32) || top - chunk > header[1])
-        return PYDBG_ECORRUPT;
-    length = top - chunk + CHUNK_SLACK;
-    if (length > header[1])
-        length = header[1];
-    if (length > MAX_CHUNK_READ)
-        length = MAX_CHUNK_READ;
-    if (length > track->chunk_capacity) {
-        unsigned char *grown = realloc(track->chunk_copy, (size_t)length);
-        if (!grown)
-            return PYDBG_ENOMEM;
-        track->chunk_copy = grown;
-        track->chunk_capacity = (size_t)length;
-    }
-    rc = pydbg__read(s->t->reader, chunk, track->chunk_copy, (size_t)length);
-    if (rc != PYDBG_OK)
-        return rc;
-    if (chunk != track->chunk)
-        track->older_count = 0; /* another chain: the older chunks are found again */
-    track->read_apart = 1;
-    track->chunk = chunk;
-    track->chunk_length = length;
-    return PYDBG_OK;
-}
-
-/* Reads the chunk below the last one known (its address is in the header of
- * the one above), for a walk that went past the chunks it has. Returns
- * PYDBG_ENOTFOUND when the chain has no more chunks. */
-static int load_older_chunk(pydbg__sampler *s, pydbg__thread_track *track)
-{
-    uint64_t base, header[3], length;
-    pydbg__chunk_copy *older;
-    int rc;
-    if (track->older_count == 0)
-        base = track->chunk_length >= CHUNK_HEADER ? pydbg__load_u64(track->chunk_copy, 0) : 0;
-    else
-        base = track->older[track->older_count - 1].previous;
-    if (base == 0)
-        return PYDBG_ENOTFOUND;
-    if (track->older_count >= PYDBG__MAX_OLDER_CHUNKS)
-        return PYDBG_ECORRUPT;
-    rc = pydbg__read(s->t->reader, base, header, sizeof header);
-    if (rc != PYDBG_OK)
-        return rc;
-    /* An older chunk records its used size as a count of slots (push_chunk). */
-    if (header[1] < CHUNK_HEADER || header[1] > MAX_CHUNK_READ ||
-        header[2] > (header[1] - CHUNK_HEADER) / 8)
-        return PYDBG_ECORRUPT;
-    length = CHUNK_HEADER + header[2] * 8;
-    if (track->older_count == track->older_capacity) {
-        void *grown = track->older;
-        size_t capacity = track->older_capacity;
-        rc = pydbg__grow_array(&grown, &capacity, track->older_count + 1, sizeof *track->older);
-        if (rc != PYDBG_OK)
-            return rc;
-        memset((pydbg__chunk_copy *)grown + track->older_capacity, 0,
-               (capacity - track->older_capacity) * sizeof *track->older);
-        track->older = grown;
-        track->older_capacity = capacity;
-    }
-    older = &track->older[track->older_count];
-    if (length > older->capacity) {
-        unsigned char *grown = realloc(older->copy, (size_t)length);
-        if (!grown)
-            return PYDBG_ENOMEM;
-        older->copy = grown;
-        older->capacity = (size_t)length;
-    }
-    rc = pydbg__read(s->t->reader, base, older->copy, (size_t)length);
-    if (rc != PYDBG_OK)
-        return rc;
-    older->base = base;
-    older->length = length;
-    older->previous = header[0];
-    track->older_count++;
-    track->read_apart = 1;
-    return PYDBG_OK;
-}
-
-/* The local copy of [frame, frame + span) from the current chunk (index 0) or
- * an older one (index j + 1), or NULL. */
-static inline const unsigned char *chunk_lookup(const pydbg__thread_track *track, uint64_t frame,
-                                         size_t span, size_t *index)
-{
-    if (frame >= track->chunk && frame + span <= track->chunk + track->chunk_length) {
-        *index = 0;
-        return track->chunk_copy + (frame - track->chunk);
-    }
-    for (size_t j = 0; j < track->older_count; j++) {
-        const pydbg__chunk_copy *c = &track->older[j];
-        if (frame >= c->base && frame + span <= c->base + c->length) {
-            *index = j + 1;
-            return c->copy + (frame - c->base);
-        }
-    }
-    return NULL;
-}
-
-static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sampled_thread *out,
-                        uint64_t *outside, size_t *outside_count_out);
-static int remember_frame(pydbg__thread_track *track, size_t index, uint64_t frame);
-
-/* 3.11+: walks the thread's frames and keeps those found outside the data
- * stack chunk as the prediction for the next sample's scattered read. */
-static int decode_iframes(pydbg__sampler *s, pydbg__thread_track *track,
-                          pydbg__sampled_thread *out)
-{
-    uint64_t outside[MAX_OUTSIDE_FRAMES];
-    size_t outside_count = 0;
-    int rc;
-
-    rc = walk_iframes(s, track, out, outside, &outside_count);
-    if (rc == PYDBG_OK) {
-        /* Predict the same frames outside the chunk for the next sample. */
-        for (size_t j = 0; j < outside_count && rc == PYDBG_OK; j++)
-            rc = remember_frame(track, j, outside[j]);
-        track->frame_count = rc == PYDBG_OK ? outside_count : 0;
-    } else {
-        track->frame_count = 0;
-    }
-    return rc;
-}
-
-/* Decodes the frames from the local copy of the chunk; frames outside it
- * (generators, entry frames on the C stack, older chunks) come from the
- * predicted copies, or are read one by one. */
-static int walk_iframes(pydbg__sampler *s, pydbg__thread_track *track, pydbg__sampled_thread *out,
-                        uint64_t *outside, size_t *outside_count_out)
-{
-    const pydbg__layout *l = &s->t->layout;
-    size_t span = (size_t)iframe_span(l);
-    uint64_t chunk = pydbg__load_u64(track->state, l->tstate.datastack_chunk);
-    uint64_t top = pydbg__load_u64(track->state, l->tstate.datastack_top);
-    uint64_t frame, previous_in_chunk = UINT64_MAX;
-    pydbg__cycle_guard guard = PYDBG__CYCLE_GUARD_INIT;
-    unsigned char heap_frame[256];
-    uint64_t callee_in_chunk = 0; /* the user frame just walked, if in the chunk */
-    size_t visited = 0, chunk_index = 0, walked_chunk = 0;
-    int rc, in_chunk, chain_done = 0;
-
-    *outside_count_out = 0;
-
-    if (l->frame_model == PYDBG__IFRAME_313) {
-        frame = pydbg__load_u64(track->state, l->tstate.frame);
-    } else {
-        uint64_t cframe = pydbg__load_u64(track->state, l->tstate.cframe);
-        if (cframe != track->cframe || cframe == 0) {
-            track->cframe = cframe;
-            track->cframe_frame = 0;
-            if (cframe) {
-                rc = pydbg__read_ptr(s->t->reader, cframe + (uint64_t)l->cframe.current_frame,
-                                     &track->cframe_frame);
-                if (rc != PYDBG_OK)
-                    return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
-            }
-        }
-        frame = track->cframe_frame;
-    }
-    if (frame == 0)
-        return PYDBG_OK;
-    if (chunk && (chunk != track->chunk || top > track->chunk + track->chunk_length)) {
-        rc = read_chunk(s, track, chunk, top);
-        if (rc != PYDBG_OK)
-            return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
-    }
-    while (frame) {
-        const unsigned char *local;
-        uint64_t code_address, key;
-        int64_t offset, frame_bytes;
-        int owner, line;
-        /* Shim frames do not count toward the depth: bound them on their own. */
-        if (pydbg__cycle_seen(&guard, frame) || ++visited > s->max_depth * 2 + 64)
-            return PYDBG_ECORRUPT;
-        local = chunk_lookup(track, frame, span, &chunk_index);
-        while (!local && !chain_done) {
-            /* Past the chunks known: a deep stack continues in older ones. */
-            rc = load_older_chunk(s, track);
-            if (rc == PYDBG_ENOTFOUND)
-                chain_done = 1;
-            else if (rc != PYDBG_OK)
-                return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
-            else
-                local = chunk_lookup(track, frame, span, &chunk_index);
-        }
-        in_chunk = local != NULL;
-        if (in_chunk) {
-            /* Frames of one chunk are pushed upwards: the caller is below. */
-            if (chunk_index != walked_chunk)
-                previous_in_chunk = UINT64_MAX, callee_in_chunk = 0;
-            walked_chunk = chunk_index;
-            if (frame >= previous_in_chunk)
-                return PYDBG_ECORRUPT;
-            previous_in_chunk = frame;
-        } else {
-            local = NULL;
-            for (size_t j = 0; j < track->frame_count && !local; j++)
-                if (track->frames[j] == frame)
-                    local = track->outside_copy + j * span;
-            if (!local) {
-                rc = pydbg__read(s->t->reader, frame, heap_frame, span);
-                if (rc != PYDBG_OK)
-                    return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
-                local = heap_frame;
-            }
-            if (*outside_count_out < MAX_OUTSIDE_FRAMES)
-                outside[(*outside_count_out)++] = frame;
-        }
-        owner = local[l->iframe.owner];
-        if (owner > 8)
-            return PYDBG_ECORRUPT;
-        if (pydbg__layout_skips_owner(l, (unsigned)owner)) {
-            callee_in_chunk = 0;
-            frame = pydbg__load_u64(local, l->iframe.previous);
-            continue;
-        }
-        /* Checked only now: a stack that ends in shim frames is not cut. */
-        if (out->frame_count >= s->max_depth) {
-            out->truncated = 1;
-            return PYDBG_OK;
-        }
-        code_address = pydbg__load_u64(local, l->iframe.executable) & ~l->iframe_tag_mask;
-        offset = (int64_t)(pydbg__load_u64(local, l->iframe.instr_ptr) -
-                           (code_address + (uint64_t)l->code.co_code_adaptive));
-        if (offset < -2 || (offset & 1))
-            return PYDBG_ECORRUPT;
-        rc = frame_key_line(s, track, out->frame_count, frame, code_address,
-                            pydbg__load_u64(local, l->iframe.instr_ptr), offset, &key, &line,
-                            &frame_bytes);
-        if (rc != PYDBG_OK)
-            return rc == PYDBG_EREAD ? PYDBG_ECORRUPT : rc;
-        /* Within a chunk a callee is pushed right on top of its caller: it
-         * starts where the caller's frame ends. A chain that breaks this was
-         * read while frames were being pushed and popped. */
-        if (callee_in_chunk && in_chunk && frame_bytes > 0 &&
-            callee_in_chunk != frame + (uint64_t)frame_bytes)
-            return PYDBG_ECORRUPT;
-        /* Everything live in the current chunk lies below the top the thread
-         * state gave: a frame above it is stale memory of popped frames. */
-        if (in_chunk && chunk_index == 0 && track->chunk == chunk && frame_bytes > 0 &&
-            frame + (uint64_t)frame_bytes > top)
-            return PYDBG_ECORRUPT;
-        callee_in_chunk = in_chunk ? frame : 0;
-        rc = push_frame(s, key, line);
-        if (rc != PYDBG_OK)
-            return rc;
-        out->frame_count++;
-        frame = pydbg__load_u64(local, l->iframe.previous);
-    }
     return PYDBG_OK;
 }
 
@@ -797,6 +521,70 @@ static int remember_frame(pydbg__thread_track *track, size_t index, uint64_t fra
 
 /* 2.7 - 3.10: follow f_back through the predicted frames read in the plan;
  * frames not predicted (the stack changed) are read one by one. */
+/* What a walk saw of one frame object: a caller keeps these while its callee runs. */
+typedef struct frame_seen {
+    uint64_t back, code;
+    uint32_t lasti;
+} frame_seen;
+
+/* 2.7 - 3.10: frames read one by one during a walk (the stack was not as
+ * predicted) were each read a moment after their callee. They are read again
+ * all together, with the thread's current frame, and must read the same:
+ * then the walk equals one copy taken at once. PYDBG_ECORRUPT if not. */
+static int verify_walked_frames(pydbg__sampler *s, pydbg__thread_track *track, size_t depth,
+                                const frame_seen *seen)
+{
+    const pydbg__layout *l = &s->t->layout;
+    size_t span = (size_t)frame_object_span(l), bytes, index = (size_t)(track - s->tracks);
+    frame_ranges ranges = {0};
+    pydbg__read_piece *pieces = NULL;
+    unsigned char *copy = NULL;
+    uint64_t current = 0;
+    int rc;
+    track->frame_count = depth;
+    rc = build_frame_ranges(s, index, 1, &ranges, &bytes);
+    if (rc == PYDBG_OK) {
+        pieces = malloc((2 * ranges.count + 1) * sizeof *pieces);
+        copy = malloc(bytes ? 2 * bytes : 1);
+        if (!pieces || !copy)
+            rc = PYDBG_ENOMEM;
+    }
+    if (rc == PYDBG_OK) {
+        /* Twice, as the plan reads predicted frames (plan_frame_ranges). */
+        for (size_t i = 0; i < 2 * ranges.count; i++) {
+            const frame_range *r = &ranges.items[i % ranges.count];
+            pieces[i].address = r->start;
+            pieces[i].buffer = copy + (i < ranges.count ? 0 : bytes) + r->offset;
+            pieces[i].length = (size_t)(r->end - r->start);
+        }
+        pieces[2 * ranges.count].address = track->tstate + (uint64_t)l->tstate.frame;
+        pieces[2 * ranges.count].buffer = &current;
+        pieces[2 * ranges.count].length = 8;
+        rc = pydbg__read_many(s->t->reader, pieces, 2 * ranges.count + 1);
+        if (rc == PYDBG_EREAD)
+            rc = PYDBG_ECORRUPT;
+    }
+    if (rc == PYDBG_OK && current != pydbg__load_u64(track->state, l->tstate.frame))
+        rc = PYDBG_ECORRUPT;
+    ranges.buffer = copy;
+    ranges.again = copy + bytes;
+    for (size_t d = 0; d < depth && rc == PYDBG_OK; d++) {
+        const unsigned char *again = NULL;
+        const unsigned char *local = range_lookup(&ranges, track->frames[d], span, &again);
+        for (int pass = 0; pass < 2 && rc == PYDBG_OK; pass++) {
+            const unsigned char *c = pass ? again : local;
+            if (!c || pydbg__load_u64(c, l->frame.f_back) != seen[d].back ||
+                pydbg__load_u64(c, l->frame.f_code) != seen[d].code ||
+                (d > 0 && pydbg__load_u32(c, l->frame.f_lasti) != seen[d].lasti))
+                rc = PYDBG_ECORRUPT;
+        }
+    }
+    free(ranges.items);
+    free(pieces);
+    free(copy);
+    return rc;
+}
+
 static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
                                 const frame_ranges *ranges, pydbg__sampled_thread *out)
 {
@@ -805,10 +593,15 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
     uint64_t frame = pydbg__load_u64(track->state, l->tstate.frame);
     pydbg__cycle_guard guard = PYDBG__CYCLE_GUARD_INIT;
     unsigned char fresh[256];
-    size_t depth = 0;
+    size_t depth = 0, read_alone = 0;
     int rc = PYDBG_OK;
+    if (track->memo_generation != s->keys.generation) {
+        /* A code address changed hands: what was memoised by address is stale. */
+        memset(track->memo, 0, track->memo_capacity * sizeof *track->memo);
+        track->memo_generation = s->keys.generation;
+    }
     while (frame) {
-        const unsigned char *local;
+        const unsigned char *local, *again = NULL;
         uint64_t key;
         int64_t offset, frame_bytes;
         int line;
@@ -820,7 +613,9 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
             out->truncated = 1;
             break;
         }
-        local = range_lookup(ranges, frame, span);
+        local = range_lookup(ranges, frame, span, &again);
+        if (!local)
+            read_alone++;
         if (!local) {
             rc = pydbg__read(s->t->reader, frame, fresh, span);
             if (rc != PYDBG_OK) {
@@ -849,6 +644,24 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
             break;
         }
         offset = (int32_t)pydbg__load_u32(local, l->frame.f_lasti);
+        /* A caller has run up to its call: a frame not started (f_lasti -1) under
+         * a callee is a recycled frame object read at another moment. */
+        if (depth > 0 && offset < 0) {
+            rc = PYDBG_ECORRUPT;
+            break;
+        }
+        /* The two copies of the predicted frames (plan_frame_ranges) must agree
+         * on every caller: its f_lasti stays put while its callee runs, while a
+         * frame read between two calls has moved on. The innermost frame runs. */
+        if (again && (pydbg__load_u64(local, l->frame.f_back) !=
+                          pydbg__load_u64(again, l->frame.f_back) ||
+                      pydbg__load_u64(local, l->frame.f_code) !=
+                          pydbg__load_u64(again, l->frame.f_code) ||
+                      (depth > 0 && pydbg__load_u32(local, l->frame.f_lasti) !=
+                                        pydbg__load_u32(again, l->frame.f_lasti)))) {
+            rc = PYDBG_ECORRUPT;
+            break;
+        }
         if (l->line_model == PYDBG__LINES_LINETABLE_310 && offset >= 0)
             offset *= 2;
         rc = frame_key_line(s, track, depth, frame, pydbg__load_u64(local, l->frame.f_code),
@@ -865,8 +678,19 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
         rc = push_frame(s, key, line);
         if (rc == PYDBG_OK)
             rc = remember_frame(track, depth, frame);
+        if (rc == PYDBG_OK && depth >= s->seen_capacity) {
+            void *grown = s->seen;
+            rc = pydbg__grow_array(&grown, &s->seen_capacity, depth + 1, sizeof(frame_seen));
+            s->seen = grown;
+        }
         if (rc != PYDBG_OK)
             break;
+        {
+            frame_seen *seen = (frame_seen *)s->seen + depth;
+            seen->back = pydbg__load_u64(local, l->frame.f_back);
+            seen->code = pydbg__load_u64(local, l->frame.f_code);
+            seen->lasti = pydbg__load_u32(local, l->frame.f_lasti);
+        }
         depth++;
         out->frame_count++;
         frame = pydbg__load_u64(local, l->frame.f_back);
@@ -886,6 +710,15 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
             rc = PYDBG_ECORRUPT;
         }
     }
+    /* Frames not predicted were read one by one, each a moment after its
+     * callee: recycled frame objects make such a chain look whole when it is
+     * not. They are the next prediction, read twice together by the retry. */
+    if (rc == PYDBG_OK && read_alone)
+        rc = verify_walked_frames(s, track, depth, s->seen);
+    /* The thread's current frame, read again after its frames, is the same. */
+    if (rc == PYDBG_OK && pydbg__load_u64(track->state_after, l->tstate.frame) !=
+                              pydbg__load_u64(track->state, l->tstate.frame))
+        rc = PYDBG_ECORRUPT;
     /* After a tear the frames walked so far, with the older predictions above
      * them, still predict well where the stack did not change. */
     if (rc == PYDBG_OK || depth > track->frame_count)
@@ -937,18 +770,10 @@ static int add_thread(pydbg__sampler *s, pydbg__sampled_thread **out)
 }
 
 /* Makes sure each chunk copy can hold what the plan reads into it. */
-static int prepare_track(const pydbg__sampler *s, pydbg__thread_track *track)
+static int prepare_track(pydbg__sampler *s, pydbg__thread_track *track)
 {
-    size_t outside = track->frame_count * (size_t)iframe_span(&s->t->layout);
-    if (track->chunk_length > track->chunk_capacity)
-        track->chunk_length = 0;
-    if (frame_model_is_iframe(s->t) && outside > track->outside_capacity) {
-        unsigned char *grown = realloc(track->outside_copy, outside);
-        if (!grown)
-            return PYDBG_ENOMEM;
-        track->outside_copy = grown;
-        track->outside_capacity = outside;
-    }
+    if (frame_model_is_iframe(s->t))
+        return pydbg__sample_iframes_prepare(s, track);
     return PYDBG_OK;
 }
 
@@ -1058,8 +883,7 @@ static int reread_thread(pydbg__sampler *s, pydbg__thread_track *track)
         return rc;
     p.count = 0;
     p.overflow = 0;
-    add_piece(&p, track->tstate, track->state, (size_t)tstate_span(&s->t->layout));
-    add_thread_pieces(s, &p, track);
+    pydbg__sample_iframe_pieces(s, track, plan_add, &p);
     if (p.overflow)
         return PYDBG_ELIMIT;
     return pydbg__read_many(s->t->reader, p.pieces, p.count);
@@ -1072,25 +896,14 @@ static int retry_frame_objects(pydbg__sampler *s, size_t index, pydbg__sampled_t
     static _Thread_local plan p; /* large: kept off the stack */
     pydbg__thread_track *track = &s->tracks[index];
     frame_ranges ranges = {0};
-    size_t bytes;
-    int rc = build_frame_ranges(s, index, 1, &ranges, &bytes);
-    if (rc == PYDBG_OK && bytes > s->retry_capacity) {
-        unsigned char *grown = realloc(s->retry_buffer, bytes);
-        if (!grown)
-            rc = PYDBG_ENOMEM;
-        else {
-            s->retry_buffer = grown;
-            s->retry_capacity = bytes;
-        }
-    }
+    int rc;
+    p.count = 0;
+    p.overflow = 0;
+    add_piece(&p, track->tstate, track->state, s->tstate_span);
+    rc = plan_frame_ranges(s, &p, index, 1, &ranges, &s->retry_buffer, &s->retry_capacity);
+    add_piece(&p, track->tstate + (uint64_t)s->t->layout.tstate.frame,
+              track->state_after + s->t->layout.tstate.frame, 8);
     if (rc == PYDBG_OK) {
-        ranges.buffer = s->retry_buffer;
-        p.count = 0;
-        p.overflow = 0;
-        add_piece(&p, track->tstate, track->state, (size_t)tstate_span(&s->t->layout));
-        for (size_t i = 0; i < ranges.count; i++)
-            add_piece(&p, ranges.items[i].start, ranges.buffer + ranges.items[i].offset,
-                      (size_t)(ranges.items[i].end - ranges.items[i].start));
         rc = p.overflow ? PYDBG_ECORRUPT : pydbg__read_many(s->t->reader, p.pieces, p.count);
         if (rc == PYDBG_EREAD)
             rc = PYDBG_ECORRUPT;
@@ -1109,12 +922,13 @@ static void forget_predictions(pydbg__sampler *s)
         s->tracks[i].older_count = 0;
         s->tracks[i].cframe = 0;
         s->tracks[i].frame_count = 0;
+        s->tracks[i].link_count = 0;
     }
 }
 
 static int sample_once(pydbg__sampler *s, int *list_changed)
 {
-    static _Thread_local plan p; /* large: kept off the stack */
+    plan *p = s->plan;
     frame_ranges ranges = {0};
     uint64_t holder;
     int gil_known, rc;
@@ -1123,13 +937,13 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
     s->frame_count = 0;
     rc = prepare_tracks(s);
     if (rc == PYDBG_OK)
-        rc = build_plan(s, &p, &ranges);
+        rc = build_plan(s, p, &ranges);
     if (rc == PYDBG_OK)
-        rc = coalesce(s, &p);
+        rc = coalesce(s, p);
     if (rc == PYDBG_OK) {
-        rc = pydbg__read_many(s->t->reader, p.merged, p.merged_count);
+        rc = pydbg__read_many(s->t->reader, p->merged, p->merged_count);
         if (rc == PYDBG_OK)
-            scatter(&p);
+            scatter(p);
     }
     if (rc == PYDBG_EEXITED || rc == PYDBG_ENOMEM) {
         free(ranges.items);
@@ -1145,12 +959,12 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
         *list_changed = 1;
         return PYDBG_OK;
     }
-    if (!threads_unchanged(s, &p)) {
+    if (!threads_unchanged(s, p)) {
         free(ranges.items);
         *list_changed = 1;
         return PYDBG_OK;
     }
-    holder = gil_holder(s, &p, &gil_known);
+    holder = gil_holder(s, p, &gil_known);
     {
         const pydbg__layout *l = &s->t->layout;
     for (size_t i = 0; i < s->track_count; i++) {
@@ -1186,10 +1000,11 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
         s->thread_samples++;
         if (frame_model_is_iframe(s->t)) {
             track->read_apart = 0;
-            rc = decode_iframes(s, track, thread);
+            rc = pydbg__sample_iframes(s, track, thread);
             /* A stack read apart from the plan (a chunk not predicted), or one
              * that moved while it was copied, is read again in order. */
-            if (rc == PYDBG_OK && (track->read_apart || !stack_held_still(s, track)))
+            if (rc == PYDBG_OK &&
+                (track->read_apart || !pydbg__sample_iframes_held_still(s, track)))
                 rc = PYDBG_ECORRUPT;
             if (rc == PYDBG_ECORRUPT) {
                 /* One more try for this thread alone: its state and stack read
@@ -1200,12 +1015,14 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
                 track->read_apart = 0;
                 rc = reread_thread(s, track);
                 if (rc == PYDBG_OK)
-                    rc = decode_iframes(s, track, thread);
+                    rc = pydbg__sample_iframes(s, track, thread);
                 else if (rc == PYDBG_EREAD)
                     rc = PYDBG_ECORRUPT;
-                /* The second reading is taken as it is when it is consistent in
-                 * itself: a thread that calls and returns all the time would
-                 * otherwise lose most of its samples, skewing the profile. */
+                /* The second reading must hold still as well: a stack pieced
+                 * together from reads made at different moments is not real. */
+                if (rc == PYDBG_OK &&
+                    (track->read_apart || !pydbg__sample_iframes_held_still(s, track)))
+                    rc = PYDBG_ECORRUPT;
             }
         } else {
             rc = decode_frame_objects(s, track, &ranges, thread);
@@ -1304,7 +1121,14 @@ int pydbg__sampler_init(pydbg__sampler *s, pydbg__target *t, uint32_t flags, siz
     s->max_depth = max_depth;
     if (pydbg__code_keys_init(&s->keys) != PYDBG_OK)
         return pydbg__fail(&t->error, PYDBG_ENOMEM, "out of memory");
-    if ((size_t)tstate_span(&t->layout) > sizeof s->tracks[0].state)
+    s->plan = malloc(sizeof *s->plan);
+    s->outside_scratch = malloc(PYDBG__MAX_OUTSIDE_FRAMES * sizeof *s->outside_scratch);
+    s->outside_shim_scratch = malloc(PYDBG__MAX_OUTSIDE_FRAMES);
+    if (!s->plan || !s->outside_scratch || !s->outside_shim_scratch)
+        return pydbg__fail(&t->error, PYDBG_ENOMEM, "out of memory");
+    s->tstate_span = (size_t)tstate_span(&t->layout);
+    s->iframe_span = (size_t)iframe_span(&t->layout);
+    if (s->tstate_span > sizeof s->tracks[0].state || s->iframe_span > 256)
         return pydbg__fail(&t->error, PYDBG_ENOTSUP, "thread state layout too large");
     return refresh_threads(s);
 }
@@ -1319,6 +1143,10 @@ void pydbg__sampler_destroy(pydbg__sampler *s)
     free(s->frame_buffer);
     free(s->merge_buffer);
     free(s->retry_buffer);
+    free(s->plan);
+    free(s->seen);
+    free(s->outside_scratch);
+    free(s->outside_shim_scratch);
     pydbg__arena_free(&s->names);
     pydbg__code_keys_free(&s->keys);
     memset(s, 0, sizeof *s);

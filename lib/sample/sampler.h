@@ -28,16 +28,31 @@ typedef struct pydbg__sampled_thread {
     size_t first_frame, frame_count; /* into the sample's frame array */
 } pydbg__sampled_thread;
 
-/* What the sampler remembers about one thread between samples. */
-/* What a frame at one depth decoded to in the last sample: when the same frame
- * runs the same code at the same instruction, its key and line are reused
- * without a lookup. */
+/* 2.7 - 3.10: what a frame at one depth decoded to in the last sample: when
+ * the same frame runs the same code at the same instruction, its key and line
+ * are reused without a lookup. */
 typedef struct pydbg__frame_memo {
     uint64_t frame, code, instruction;
     uint64_t key;
     int64_t frame_bytes;
     int line;
 } pydbg__frame_memo;
+
+/* 3.11+: one link of a thread's frame chain as the last sample decoded it,
+ * innermost first. A frame read again at the same address with the same
+ * code, instruction, caller and owner is the same frame at the same point:
+ * its key and line are reused and the checks it passed are not run again
+ * (see iframes.c). */
+typedef struct pydbg__chain_link {
+    uint64_t frame, code_word, instr_word, previous;
+    uint64_t key;
+    int32_t line;
+    int32_t frame_bytes; /* size in the data stack, -1 if unknown */
+    uint8_t owner;
+    uint8_t in_chunk;    /* in the thread's current chunk (else an older one or outside) */
+    uint8_t emits;       /* a Python call of the stack, not a shim frame */
+    uint8_t started;     /* past its first instruction: it may be calling */
+} pydbg__chain_link;
 
 /* A copy of an older data stack chunk (3.11+): deep stacks span several. */
 typedef struct pydbg__chunk_copy {
@@ -47,22 +62,32 @@ typedef struct pydbg__chunk_copy {
 } pydbg__chunk_copy;
 
 #define PYDBG__MAX_OLDER_CHUNKS 4096u
+/* 3.11+: frames outside the data stack remembered per thread for the next sample. */
+#define PYDBG__MAX_OUTSIDE_FRAMES 256u
 
+/* What the sampler remembers about one thread between samples. */
 typedef struct pydbg__thread_track {
     uint64_t tstate, interp, ident;
     const char *name;               /* threading.Thread name when the list was read */
     int64_t native_id;
     int is_main;
-    unsigned char state[512];       /* the thread state as last read */
-    unsigned char state_after[512]; /* 3.11+: read again after the stack */
+    /* The thread state as read by the sample: 2.7 - 3.10 and 3.13+ before the
+     * stack, 3.11 and 3.12 after it (their current frame is read before). */
+    unsigned char state[512];
+    unsigned char state_after[512]; /* 3.13+: read again after the stack */
     uint64_t chunk, chunk_length;   /* 3.11+: the chunk region read */
     unsigned char *chunk_copy;
     size_t chunk_capacity;
+    /* 3.11, 3.14: the chunk region read a second time, right after the first, to
+     * see that the callers in it held still (versions without a calling state
+     * in their frames, see pydbg__layout.iframe_state). */
+    unsigned char *verify_copy;
+    size_t verify_capacity;
+    int verify_read;                /* this sample's read filled verify_copy */
     pydbg__chunk_copy *older;       /* 3.11+: the chunks below the current one */
     size_t older_count, older_capacity;
     uint64_t cframe;                /* 3.11, 3.12: where tstate->cframe pointed */
-    uint64_t cframe_frame;          /* ... and what it held */
-    uint64_t cframe_frame_after;    /* ... read again after the stack */
+    uint64_t cframe_frame;          /* ... and its current frame, read before the stack */
     int read_apart;                 /* this sample read part of the stack on its own */
     uint64_t bottom;                /* 2.7 - 3.10: the outermost frame last accepted */
     uint64_t bottom_candidate;      /* ... and a new one seen once */
@@ -70,11 +95,20 @@ typedef struct pydbg__thread_track {
                                      * (2.7 - 3.10), or those outside the chunk (3.11+:
                                      * generators, entry frames on the C stack) */
     size_t frame_count, frame_capacity;
-    unsigned char *outside_copy;    /* 3.11+: the frames[] as read by the last plan */
-    size_t outside_capacity;
+    /* 3.11+: the frames[] as last read, and for each whether it is a shim frame
+     * (written once when a C call enters the interpreter and left alone while
+     * it lives: read again only every so often) and whether this sample's plan
+     * read it. */
+    unsigned char *outside_copy, *outside_next;
+    uint8_t *outside_shim, *outside_fresh;
+    size_t outside_capacity;        /* frames the four arrays above can hold */
+    unsigned since_outside_read;    /* samples since the shim frames were last read */
     int stat_fd;                    /* /proc/PID/task/TID/stat, -1 if not open */
-    pydbg__frame_memo *memo;        /* by depth, innermost first */
+    pydbg__frame_memo *memo;        /* 2.7 - 3.10: by depth, innermost first */
     size_t memo_capacity;
+    uint64_t memo_generation;       /* pydbg__code_keys.generation the memos were made at */
+    pydbg__chain_link *links, *links_spare; /* 3.11+: the last chain, and room for the next */
+    size_t link_count, link_capacity;
 } pydbg__thread_track;
 
 typedef struct pydbg__sampler {
@@ -85,6 +119,14 @@ typedef struct pydbg__sampler {
 
     pydbg__thread_track *tracks;
     size_t track_count, track_capacity;
+    size_t tstate_span, iframe_span; /* bytes read of a thread state and of a frame header */
+    struct pydbg__sample_plan *plan; /* the scattered read being made (sampler.c) */
+    /* 3.11+: the frames a walk meets outside the data stack (iframes.c). */
+    uint64_t *outside_scratch;
+    uint8_t *outside_shim_scratch;
+    /* 2.7 - 3.10: what a walk saw of each frame, for checking frames read alone. */
+    void *seen;
+    size_t seen_capacity;
     uint64_t interp_head_value; /* first interpreter, as last read */
     uint64_t gil_address;       /* where the GIL holder is read, 0 if unknown */
     int gil_model_per_interp;
@@ -116,5 +158,35 @@ typedef struct pydbg__sampler {
 int pydbg__sampler_init(pydbg__sampler *s, pydbg__target *t, uint32_t flags, size_t max_depth);
 void pydbg__sampler_destroy(pydbg__sampler *s);
 int pydbg__sampler_sample(pydbg__sampler *s);
+
+/* ---- between the sampler's own files ---- */
+
+/* The code key for a frame, checking that the instruction lies in the code:
+ * an address reused by another code object usually fails that check. */
+int pydbg__sampler_code_for(pydbg__sampler *s, uint64_t code_address, int64_t offset,
+                            pydbg__code_key **out);
+
+/* Room for `more` frames in the sample's frame array. */
+int pydbg__sampler_reserve_frames(pydbg__sampler *s, size_t more);
+
+/* 3.11+ (iframes.c): decodes one thread's stack from what the sample read,
+ * reading on its own what was not predicted, and keeps the prediction for the
+ * next sample. PYDBG_ECORRUPT: torn. */
+int pydbg__sample_iframes(pydbg__sampler *s, pydbg__thread_track *track,
+                          pydbg__sampled_thread *out);
+
+/* 3.11+: the pieces of one thread's stack in the order they must be read. */
+typedef int (*pydbg__add_piece_fn)(void *plan, uint64_t address, void *buffer, size_t length);
+void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
+                                 pydbg__add_piece_fn add, void *plan);
+
+/* 3.11+: whether the stack read held still while it was copied (the first
+ * reading of a sample; a thread that did not is read again on its own). */
+int pydbg__sample_iframes_held_still(const pydbg__sampler *s, const pydbg__thread_track *track);
+
+/* 3.11+: makes sure the track's buffers can hold what its pieces read. */
+int pydbg__sample_iframes_prepare(pydbg__sampler *s, pydbg__thread_track *track);
+
+void pydbg__sample_iframes_release(pydbg__thread_track *track);
 
 #endif
