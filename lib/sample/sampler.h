@@ -2,10 +2,10 @@
  *
  * One sample reads, in a single scattered read, what the previous sample
  * predicts: for each known thread its thread state and either the used part
- * of its data stack chunk (3.11+) or the frame objects it had (2.7 - 3.10),
- * plus the GIL holder. The prediction is then checked against what was read;
- * a thread whose prediction missed is read again on its own, and a thread
- * list that changed is re-read in full. */
+ * of its data stack chunk (3.11+, see iframes.c) or the frame objects it had
+ * (2.7 - 3.10, read twice), plus the GIL holder when asked. The prediction is
+ * then checked against what was read; a thread whose prediction missed is read
+ * again on its own, and a thread list that changed is re-read in full. */
 #ifndef PYDBG_SAMPLE_SAMPLER_H
 #define PYDBG_SAMPLE_SAMPLER_H
 
