@@ -535,39 +535,23 @@ static int verify_walked_frames(pydbg__sampler *s, pydbg__thread_track *track, s
                                 const frame_seen *seen)
 {
     const pydbg__layout *l = &s->t->layout;
-    size_t span = (size_t)frame_object_span(l), bytes, index = (size_t)(track - s->tracks);
+    size_t span = (size_t)frame_object_span(l), index = (size_t)(track - s->tracks);
+    plan *p = s->plan; /* the sample's own read is done with by now */
     frame_ranges ranges = {0};
-    pydbg__read_piece *pieces = NULL;
-    unsigned char *copy = NULL;
     uint64_t current = 0;
     int rc;
     track->frame_count = depth;
-    rc = build_frame_ranges(s, index, 1, &ranges, &bytes);
+    p->count = 0;
+    p->overflow = 0;
+    rc = plan_frame_ranges(s, p, index, 1, &ranges, &s->verify_buffer, &s->verify_capacity);
+    add_piece(p, track->tstate + (uint64_t)l->tstate.frame, &current, 8);
     if (rc == PYDBG_OK) {
-        pieces = malloc((2 * ranges.count + 1) * sizeof *pieces);
-        copy = malloc(bytes ? 2 * bytes : 1);
-        if (!pieces || !copy)
-            rc = PYDBG_ENOMEM;
-    }
-    if (rc == PYDBG_OK) {
-        /* Twice, as the plan reads predicted frames (plan_frame_ranges). */
-        for (size_t i = 0; i < 2 * ranges.count; i++) {
-            const frame_range *r = &ranges.items[i % ranges.count];
-            pieces[i].address = r->start;
-            pieces[i].buffer = copy + (i < ranges.count ? 0 : bytes) + r->offset;
-            pieces[i].length = (size_t)(r->end - r->start);
-        }
-        pieces[2 * ranges.count].address = track->tstate + (uint64_t)l->tstate.frame;
-        pieces[2 * ranges.count].buffer = &current;
-        pieces[2 * ranges.count].length = 8;
-        rc = pydbg__read_many(s->t->reader, pieces, 2 * ranges.count + 1);
+        rc = p->overflow ? PYDBG_ECORRUPT : pydbg__read_many(s->t->reader, p->pieces, p->count);
         if (rc == PYDBG_EREAD)
             rc = PYDBG_ECORRUPT;
     }
     if (rc == PYDBG_OK && current != pydbg__load_u64(track->state, l->tstate.frame))
         rc = PYDBG_ECORRUPT;
-    ranges.buffer = copy;
-    ranges.again = copy + bytes;
     for (size_t d = 0; d < depth && rc == PYDBG_OK; d++) {
         const unsigned char *again = NULL;
         const unsigned char *local = range_lookup(&ranges, track->frames[d], span, &again);
@@ -580,8 +564,6 @@ static int verify_walked_frames(pydbg__sampler *s, pydbg__thread_track *track, s
         }
     }
     free(ranges.items);
-    free(pieces);
-    free(copy);
     return rc;
 }
 
@@ -877,34 +859,34 @@ static int unstarted(const pydbg__sampler *s, size_t index)
  * in the same before/after order as the plan. */
 static int reread_thread(pydbg__sampler *s, pydbg__thread_track *track)
 {
-    static _Thread_local plan p; /* large: kept off the stack */
+    plan *p = s->plan; /* the sample's own read is done with by now */
     int rc = prepare_track(s, track);
     if (rc != PYDBG_OK)
         return rc;
-    p.count = 0;
-    p.overflow = 0;
-    pydbg__sample_iframe_pieces(s, track, plan_add, &p);
-    if (p.overflow)
+    p->count = 0;
+    p->overflow = 0;
+    pydbg__sample_iframe_pieces(s, track, plan_add, p);
+    if (p->overflow)
         return PYDBG_ELIMIT;
-    return pydbg__read_many(s->t->reader, p.pieces, p.count);
+    return pydbg__read_many(s->t->reader, p->pieces, p->count);
 }
 
 /* 2.7 - 3.10: reads one thread's state and predicted frames again in one call
  * and walks them again (a thread that was torn: its stack moved while read). */
 static int retry_frame_objects(pydbg__sampler *s, size_t index, pydbg__sampled_thread *thread)
 {
-    static _Thread_local plan p; /* large: kept off the stack */
+    plan *p = s->plan; /* the sample's own read is done with by now */
     pydbg__thread_track *track = &s->tracks[index];
     frame_ranges ranges = {0};
     int rc;
-    p.count = 0;
-    p.overflow = 0;
-    add_piece(&p, track->tstate, track->state, s->tstate_span);
-    rc = plan_frame_ranges(s, &p, index, 1, &ranges, &s->retry_buffer, &s->retry_capacity);
-    add_piece(&p, track->tstate + (uint64_t)s->t->layout.tstate.frame,
+    p->count = 0;
+    p->overflow = 0;
+    add_piece(p, track->tstate, track->state, s->tstate_span);
+    rc = plan_frame_ranges(s, p, index, 1, &ranges, &s->retry_buffer, &s->retry_capacity);
+    add_piece(p, track->tstate + (uint64_t)s->t->layout.tstate.frame,
               track->state_after + s->t->layout.tstate.frame, 8);
     if (rc == PYDBG_OK) {
-        rc = p.overflow ? PYDBG_ECORRUPT : pydbg__read_many(s->t->reader, p.pieces, p.count);
+        rc = p->overflow ? PYDBG_ECORRUPT : pydbg__read_many(s->t->reader, p->pieces, p->count);
         if (rc == PYDBG_EREAD)
             rc = PYDBG_ECORRUPT;
     }
@@ -1143,6 +1125,7 @@ void pydbg__sampler_destroy(pydbg__sampler *s)
     free(s->frame_buffer);
     free(s->merge_buffer);
     free(s->retry_buffer);
+    free(s->verify_buffer);
     free(s->plan);
     free(s->seen);
     free(s->outside_scratch);

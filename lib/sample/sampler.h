@@ -141,6 +141,10 @@ typedef struct pydbg__sampler {
     unsigned char *retry_buffer;
     size_t retry_capacity;
 
+    /* Scratch for the frames a walk read one by one, read again together (2.7 - 3.10). */
+    unsigned char *verify_buffer;
+    size_t verify_capacity;
+
     /* Scratch for merged small reads. */
     unsigned char *merge_buffer;
     size_t merge_capacity;
