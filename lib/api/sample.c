@@ -184,7 +184,7 @@ PYDBG_API uint64_t pydbg_sample_frame_code(const pydbg_sample *sample, size_t th
     const pydbg__sampled_thread *t = thread_at(sample, thread);
     if (!t || frame >= t->frame_count)
         return 0;
-    return sample->engine.frames[t->first_frame + frame].key;
+    return t->frames[frame].key;
 }
 
 PYDBG_API int pydbg_sample_frame_line(const pydbg_sample *sample, size_t thread, size_t frame)
@@ -192,5 +192,5 @@ PYDBG_API int pydbg_sample_frame_line(const pydbg_sample *sample, size_t thread,
     const pydbg__sampled_thread *t = thread_at(sample, thread);
     if (!t || frame >= t->frame_count)
         return -1;
-    return sample->engine.frames[t->first_frame + frame].line;
+    return t->frames[frame].line;
 }

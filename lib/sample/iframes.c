@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "pydebug/errors.h"
+#include "sample/chain_check.h"
 #include "sample/sampler.h"
 #include "util/buffer.h"
 #include "walk/cycle.h"
@@ -51,17 +52,14 @@
 #define CHUNK_HEADER 24u
 /* Shim frames not read for this many samples are read again. */
 #define OUTSIDE_REREAD_EVERY 64u
+/* A thread the fast check accepted this many samples in a row is read as quiet. */
+#define QUIET_AFTER 2u
 
 static int cframe_model(const pydbg__layout *l)
 {
     return l->frame_model == PYDBG__IFRAME_311 || l->frame_model == PYDBG__IFRAME_312;
 }
 
-/* Versions whose frames do not tell a calling frame from a running one. */
-static int needs_verify_copy(const pydbg__layout *l)
-{
-    return l->iframe_state.stacktop < 0;
-}
 
 /* ---- buffers -------------------------------------------------------------------- */
 
@@ -78,6 +76,8 @@ void pydbg__sample_iframes_release(pydbg__thread_track *track)
     free(track->outside_fresh);
     free(track->links);
     free(track->links_spare);
+    free(track->checks);
+    free(track->check_frames);
 }
 
 static int grow_outside(pydbg__sampler *s, pydbg__thread_track *track, size_t count)
@@ -91,6 +91,7 @@ static int grow_outside(pydbg__sampler *s, pydbg__thread_track *track, size_t co
     copy = realloc(track->outside_copy, capacity * span);
     if (copy)
         track->outside_copy = copy;
+    pydbg__chain_check_buffers_moved(track);
     next = realloc(track->outside_next, capacity * span);
     if (next)
         track->outside_next = next;
@@ -110,7 +111,7 @@ int pydbg__sample_iframes_prepare(pydbg__sampler *s, pydbg__thread_track *track)
 {
     if (track->chunk_length > track->chunk_capacity)
         track->chunk_length = 0;
-    if (needs_verify_copy(&s->t->layout) && track->chunk_length > track->verify_capacity) {
+    if (pydbg__sample_needs_second_copy(&s->t->layout) && track->chunk_length > track->verify_capacity) {
         unsigned char *grown = realloc(track->verify_copy, (size_t)track->chunk_length);
         if (!grown)
             return PYDBG_ENOMEM;
@@ -128,7 +129,14 @@ void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
     const pydbg__layout *l = &s->t->layout;
     size_t span = s->iframe_span;
     int reread_shims = track->since_outside_read >= OUTSIDE_REREAD_EVERY;
-    if (cframe_model(l)) {
+    /* A thread whose stack held still for a while is read as quiet: its thread
+     * state, then its stack, and no more. That is enough to see that nothing
+     * moved (chain_unchanged); if something did, the thread is read again in
+     * full (sampler.c), costing one more call. */
+    track->quiet_read = track->check_count > 0 && track->unchanged_run >= QUIET_AFTER;
+    if (track->quiet_read)
+        add(plan, track->tstate, track->state, s->tstate_span);
+    else if (cframe_model(l)) {
         if (track->cframe)
             add(plan, track->cframe + (uint64_t)l->cframe.current_frame, &track->cframe_frame,
                 8);
@@ -145,9 +153,10 @@ void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
         add(plan, track->older[j].base, track->older[j].copy, (size_t)track->older[j].length);
     if (track->chunk && track->chunk_length)
         add(plan, track->chunk, track->chunk_copy, (size_t)track->chunk_length);
-    add(plan, track->tstate, cframe_model(l) ? track->state : track->state_after,
-        s->tstate_span);
-    track->verify_read = needs_verify_copy(l) && track->chunk && track->chunk_length &&
+    if (!track->quiet_read)
+        add(plan, track->tstate, cframe_model(l) ? track->state : track->state_after,
+            s->tstate_span);
+    track->verify_read = pydbg__sample_needs_second_copy(l) && track->chunk && track->chunk_length &&
                          track->verify_capacity >= track->chunk_length;
     if (track->verify_read)
         add(plan, track->chunk, track->verify_copy, (size_t)track->chunk_length);
@@ -156,6 +165,8 @@ void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
 int pydbg__sample_iframes_held_still(const pydbg__sampler *s, const pydbg__thread_track *track)
 {
     const pydbg__layout *l = &s->t->layout;
+    if (track->quiet_read)
+        return 1; /* its stack was the last one, word for word (chain_unchanged) */
     if (cframe_model(l))
         /* The current frame came through the cframe the thread state still names
          * (checked by the walk, which reads it apart if not); the top is checked
@@ -196,6 +207,7 @@ static int read_chunk(pydbg__sampler *s, pydbg__thread_track *track, uint64_t ch
             return PYDBG_ENOMEM;
         track->chunk_copy = grown;
         track->chunk_capacity = (size_t)length;
+        pydbg__chain_check_buffers_moved(track);
     }
     rc = pydbg__read(s->t->reader, chunk, track->chunk_copy, (size_t)length);
     if (rc != PYDBG_OK)
@@ -250,6 +262,7 @@ static int load_older_chunk(pydbg__sampler *s, pydbg__thread_track *track)
         if (!grown)
             return PYDBG_ENOMEM;
         older->copy = grown;
+        pydbg__chain_check_buffers_moved(track);
         older->capacity = (size_t)length;
     }
     rc = pydbg__read(s->t->reader, base, older->copy, (size_t)length);
@@ -263,10 +276,8 @@ static int load_older_chunk(pydbg__sampler *s, pydbg__thread_track *track)
     return PYDBG_OK;
 }
 
-/* The local copy of [frame, frame + span) from the current chunk (index 0) or
- * an older one (index j + 1), or NULL. */
-static const unsigned char *chunk_lookup(const pydbg__thread_track *track, uint64_t frame,
-                                         size_t span, size_t *index)
+const unsigned char *pydbg__sample_chunk_lookup(const pydbg__thread_track *track, uint64_t frame,
+                                                size_t span, size_t *index)
 {
     if (frame >= track->chunk && frame + span <= track->chunk + track->chunk_length) {
         *index = 0;
@@ -361,7 +372,7 @@ static int locate(walk *w, uint64_t frame, unsigned char *own, const unsigned ch
     pydbg__thread_track *track = w->track;
     size_t span = w->s->iframe_span;
     int rc;
-    *local = chunk_lookup(track, frame, span, chunk_index);
+    *local = pydbg__sample_chunk_lookup(track, frame, span, chunk_index);
     while (!*local) {
         /* Past the chunks known: a deep stack continues in older ones. */
         rc = load_older_chunk(w->s, track);
@@ -369,7 +380,7 @@ static int locate(walk *w, uint64_t frame, unsigned char *own, const unsigned ch
             break;
         if (rc != PYDBG_OK)
             return rc;
-        *local = chunk_lookup(track, frame, span, chunk_index);
+        *local = pydbg__sample_chunk_lookup(track, frame, span, chunk_index);
     }
     *in_chunk = *local != NULL;
     *fresh = 1;
@@ -666,6 +677,41 @@ static int walk_chain(walk *w)
     return PYDBG_OK;
 }
 
+/* ---- the fast check ------------------------------------------------------------------ */
+
+/* Whether the thread's stack is the last one: the same first frame, stack top
+ * and chunks, and every frame word for word (chain_check.h). */
+static int chain_unchanged(walk *w)
+{
+    pydbg__thread_track *track = w->track;
+    const pydbg__layout *l = w->l;
+    uint64_t frame;
+    if (track->check_count == 0 || w->chunk != track->check_chunk || w->top != track->check_top ||
+        track->chunk != track->check_chunk || track->chunk_length != track->check_chunk_length ||
+        track->older_count != track->check_older_count)
+        return 0;
+    if (pydbg__sample_needs_second_copy(l) && !track->verify_read)
+        return 0;
+    if (track->quiet_read) {
+        /* The current frame was not read: the thread state says where it is
+         * (3.13+) or that it comes through the same cframe (3.11, 3.12), whose
+         * current frame cannot change without a caller's words changing: a call
+         * saves the caller's stack, a return clears the frame. */
+        if (!cframe_model(l))
+            frame = pydbg__load_u64(track->state, l->tstate.frame);
+        else if (track->cframe && pydbg__load_u64(track->state, l->tstate.cframe) == track->cframe)
+            frame = track->cframe_frame;
+        else
+            return 0;
+        if (frame != track->check_first)
+            return 0;
+    } else if (first_frame(w, &frame) != PYDBG_OK || track->read_apart ||
+               frame != track->check_first) {
+        return 0;
+    }
+    return pydbg__chain_check_words(w->s, track);
+}
+
 int pydbg__sample_iframes(pydbg__sampler *s, pydbg__thread_track *track,
                           pydbg__sampled_thread *out)
 {
@@ -683,7 +729,20 @@ int pydbg__sample_iframes(pydbg__sampler *s, pydbg__thread_track *track,
     w.top = pydbg__load_u64(track->state, l->tstate.datastack_top);
     if (track->memo_generation != s->keys.generation) {
         track->link_count = 0; /* a code address changed hands: nothing memoised holds */
+        track->check_count = 0;
         track->memo_generation = s->keys.generation;
+    }
+    if (chain_unchanged(&w)) {
+        out->frames = track->check_frames;
+        out->frame_count = track->check_frame_count;
+        track->unchanged_run++;
+        return PYDBG_OK;
+    }
+    track->unchanged_run = 0;
+    if (track->quiet_read) {
+        /* Read too little to walk: the sampler reads it again in full. */
+        track->read_apart = 1;
+        return PYDBG_OK;
     }
     rc = walk_chain(&w);
     if (rc == PYDBG_EREAD)
@@ -691,6 +750,7 @@ int pydbg__sample_iframes(pydbg__sampler *s, pydbg__thread_track *track,
     if (rc != PYDBG_OK) {
         track->frame_count = 0;
         track->link_count = 0;
+        track->check_count = 0;
         return rc;
     }
     if (w.diverged) {
@@ -702,6 +762,7 @@ int pydbg__sample_iframes(pydbg__sampler *s, pydbg__thread_track *track,
     {
         unsigned char *swap = track->outside_copy;
         track->outside_copy = track->outside_next;
+        pydbg__chain_check_buffers_moved(track);
         track->outside_next = swap;
     }
     /* The frames met outside the chunk are the next sample's prediction. */
@@ -712,11 +773,13 @@ int pydbg__sample_iframes(pydbg__sampler *s, pydbg__thread_track *track,
         track->frames = frames;
         if (rc != PYDBG_OK) {
             track->frame_count = 0;
+            track->check_count = 0;
             return rc;
         }
         memcpy(track->frames, w.outside, w.outside_count * sizeof *track->frames);
         memcpy(track->outside_shim, w.outside_shim, w.outside_count);
     }
     track->frame_count = w.outside_count;
+    pydbg__chain_check_build(s, track, out);
     return PYDBG_OK;
 }

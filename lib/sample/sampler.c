@@ -1,3 +1,4 @@
+#include "sample/chain_check.h"
 #include "sample/sampler.h"
 
 #include <fcntl.h>
@@ -863,6 +864,7 @@ static int reread_thread(pydbg__sampler *s, pydbg__thread_track *track)
     int rc = prepare_track(s, track);
     if (rc != PYDBG_OK)
         return rc;
+    track->unchanged_run = 0; /* read in full, not as quiet */
     p->count = 0;
     p->overflow = 0;
     pydbg__sample_iframe_pieces(s, track, plan_add, p);
@@ -905,6 +907,7 @@ static void forget_predictions(pydbg__sampler *s)
         s->tracks[i].cframe = 0;
         s->tracks[i].frame_count = 0;
         s->tracks[i].link_count = 0;
+        s->tracks[i].check_count = 0;
     }
 }
 
@@ -993,6 +996,7 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
                  * again together, a moment apart rather than a whole plan apart. */
                 s->frame_count = first;
                 thread->frame_count = 0;
+                thread->frames = NULL;
                 thread->truncated = 0;
                 track->read_apart = 0;
                 rc = reread_thread(s, track);
@@ -1011,6 +1015,7 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
             if (rc == PYDBG_ECORRUPT) {
                 s->frame_count = first;
                 thread->frame_count = 0;
+                thread->frames = NULL;
                 thread->truncated = 0;
                 rc = retry_frame_objects(s, i, thread);
             }
@@ -1019,6 +1024,7 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
             /* Torn: the stack changed while it was read. Never report it. */
             s->frame_count = first;
             thread->frame_count = 0;
+            thread->frames = NULL;
             thread->error = PYDBG_ECORRUPT;
             s->torn++;
             rc = PYDBG_OK;
@@ -1039,6 +1045,9 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
     if (rc != PYDBG_OK)
         return pydbg__fail(&s->t->error, rc, "sampling process %d: %s", s->t->pid,
                            pydbg_strerror(rc));
+    for (size_t i = 0; i < s->thread_count; i++)
+        if (!s->threads[i].frames)
+            s->threads[i].frames = s->frames + s->threads[i].first_frame;
     return PYDBG_OK;
 }
 
@@ -1112,6 +1121,8 @@ int pydbg__sampler_init(pydbg__sampler *s, pydbg__target *t, uint32_t flags, siz
     s->iframe_span = (size_t)iframe_span(&t->layout);
     if (s->tstate_span > sizeof s->tracks[0].state || s->iframe_span > 256)
         return pydbg__fail(&t->error, PYDBG_ENOTSUP, "thread state layout too large");
+    if (frame_model_is_iframe(t))
+        pydbg__chain_check_setup(s);
     return refresh_threads(s);
 }
 

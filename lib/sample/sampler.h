@@ -26,6 +26,10 @@ typedef struct pydbg__sampled_thread {
     int64_t native_id;
     int holds_gil, state, error, truncated;
     size_t first_frame, frame_count; /* into the sample's frame array */
+    /* Its frames: in the sample's frame array from first_frame, or the thread's
+     * kept ones when the fast check found its stack unchanged (set when the
+     * sample is done: the array may move while it is made). */
+    const pydbg__sampled_frame *frames;
 } pydbg__sampled_thread;
 
 /* 2.7 - 3.10: what a frame at one depth decoded to in the last sample: when
@@ -53,6 +57,27 @@ typedef struct pydbg__chain_link {
     uint8_t emits;       /* a Python call of the stack, not a shim frame */
     uint8_t started;     /* past its first instruction: it may be calling */
 } pydbg__chain_link;
+
+/* 3.11+: one frame of a chain the fast check compares (chain_check.h). */
+#define PYDBG__CHECK_WINDOWS 3
+typedef struct pydbg__link_check {
+    _Alignas(16) uint64_t window[PYDBG__CHECK_WINDOWS][2]; /* the header words compared */
+    const unsigned char *at;   /* its copy in the sample's buffers */
+    uint32_t chunk_offset;     /* in the current chunk, for its second copy */
+    uint16_t verify;           /* PYDBG__VERIFY_* */
+    uint16_t unused;
+} pydbg__link_check;          /* one cache line */
+
+#define PYDBG__VERIFY_HEADER 1u      /* 3.11, 3.14: its second copy must match */
+#define PYDBG__VERIFY_INSTRUCTION 2u /* ... its instruction too (not the top frame) */
+
+/* Where the fast check reads a frame header: 16 bytes at `start`, the bytes
+ * that matter set in `mask`. */
+typedef struct pydbg__check_window {
+    int32_t start;
+    uint64_t mask[2];
+    uint64_t mask_top[2]; /* the same without the instruction (verify, top frame) */
+} pydbg__check_window;
 
 /* A copy of an older data stack chunk (3.11+): deep stacks span several. */
 typedef struct pydbg__chunk_copy {
@@ -109,6 +134,17 @@ typedef struct pydbg__thread_track {
     uint64_t memo_generation;       /* pydbg__code_keys.generation the memos were made at */
     pydbg__chain_link *links, *links_spare; /* 3.11+: the last chain, and room for the next */
     size_t link_count, link_capacity;
+    /* 3.11+: the last chain as a flat list of words to compare (the fast check,
+     * iframes.c), valid when check_count > 0, and the frames it emitted. */
+    pydbg__link_check *checks;
+    size_t check_count, check_capacity;
+    uint64_t check_first, check_top, check_chunk, check_chunk_length;
+    size_t check_older_count;
+    uint64_t buffer_epoch, check_epoch; /* the copy buffers moved since the checks were kept */
+    pydbg__sampled_frame *check_frames;
+    size_t check_frame_count, check_frames_capacity;
+    unsigned unchanged_run;         /* samples in a row the fast check accepted */
+    int quiet_read;                 /* this sample read the thread as quiet (iframes.c) */
 } pydbg__thread_track;
 
 typedef struct pydbg__sampler {
@@ -120,6 +156,8 @@ typedef struct pydbg__sampler {
     pydbg__thread_track *tracks;
     size_t track_count, track_capacity;
     size_t tstate_span, iframe_span; /* bytes read of a thread state and of a frame header */
+    pydbg__check_window check_windows[PYDBG__CHECK_WINDOWS]; /* 3.11+ (chain_check.c) */
+    int check_window_count;
     struct pydbg__sample_plan *plan; /* the scattered read being made (sampler.c) */
     /* 3.11+: the frames a walk meets outside the data stack (iframes.c). */
     uint64_t *outside_scratch;
@@ -192,5 +230,17 @@ int pydbg__sample_iframes_held_still(const pydbg__sampler *s, const pydbg__threa
 int pydbg__sample_iframes_prepare(pydbg__sampler *s, pydbg__thread_track *track);
 
 void pydbg__sample_iframes_release(pydbg__thread_track *track);
+
+/* 3.11+: the local copy of [frame, frame + span) from the current chunk (index
+ * 0) or an older one (index j + 1), or NULL. */
+const unsigned char *pydbg__sample_chunk_lookup(const pydbg__thread_track *track, uint64_t frame,
+                                                size_t span, size_t *index);
+
+/* 3.11, 3.14: versions whose frames do not tell a calling frame from a running
+ * one; their chunk is copied twice to see that the callers held still. */
+static inline int pydbg__sample_needs_second_copy(const pydbg__layout *l)
+{
+    return l->iframe_state.stacktop < 0;
+}
 
 #endif

@@ -1,0 +1,205 @@
+/* The sampler's fast check: see chain_check.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sample/chain_check.h"
+
+typedef uint64_t v2 __attribute__((vector_size(16)));
+
+_Static_assert(sizeof(pydbg__link_check) == 64, "a check fills one cache line");
+
+static inline v2 load_v2(const void *p)
+{
+    v2 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* The word of a frame header that holds its owner: on 3.12 and 3.13 it also
+ * holds stacktop, so a caller that ran since (stacktop -1 while it runs) reads
+ * different even when it stopped again at the same instruction. */
+static int32_t state_word(const pydbg__layout *l)
+{
+    return l->iframe.owner & ~7;
+}
+
+/* Marks the 8 bytes at `at` of a 16-byte window as compared. */
+static void set_mask(uint64_t mask[2], int32_t at)
+{
+    unsigned char bytes[16];
+    memcpy(bytes, mask, sizeof bytes);
+    memset(bytes + at, 0xff, 8);
+    memcpy(mask, bytes, sizeof bytes);
+}
+
+void pydbg__chain_check_setup(pydbg__sampler *s)
+{
+    const pydbg__layout *l = &s->t->layout;
+    const int32_t span = (int32_t)s->iframe_span;
+    int32_t words[4] = {l->iframe.executable, l->iframe.previous, l->iframe.instr_ptr,
+                        state_word(l)};
+    int covered[4] = {0, 0, 0, 0};
+    s->check_window_count = 0;
+    /* Smallest first: each window starts at the first word not yet covered
+     * and takes the words of the header within its 16 bytes. */
+    for (int i = 0; i < 4; i++)
+        for (int j = i + 1; j < 4; j++)
+            if (words[j] < words[i]) {
+                int32_t swap = words[i];
+                words[i] = words[j];
+                words[j] = swap;
+            }
+    for (int i = 0; i < 4; i++) {
+        pydbg__check_window *w;
+        int32_t start = words[i];
+        if (covered[i])
+            continue;
+        if (start < 0 || start + 8 > span) {
+            s->check_window_count = 0; /* a layout without the words: no fast check */
+            return;
+        }
+        if (start + 16 > span)
+            start = span - 16 >= 0 ? span - 16 : 0;
+        if (start + 16 > span) {
+            s->check_window_count = 0;
+            return;
+        }
+        if (s->check_window_count == PYDBG__CHECK_WINDOWS) {
+            s->check_window_count = 0; /* words too far apart: no fast check */
+            return;
+        }
+        w = &s->check_windows[s->check_window_count++];
+        memset(w, 0, sizeof *w);
+        w->start = start;
+        for (int j = i; j < 4; j++) {
+            int32_t at = words[j] - start;
+            if (covered[j] || at < 0 || at + 8 > 16)
+                continue;
+            covered[j] = 1;
+            set_mask(w->mask, at);
+            if (words[j] != l->iframe.instr_ptr)
+                set_mask(w->mask_top, at);
+        }
+    }
+}
+
+/* Room for `count` checks, each on a cache line of its own; what was kept is
+ * dropped (the caller rebuilds it). */
+static pydbg__link_check *replace_checks(pydbg__link_check *old, size_t count)
+{
+    pydbg__link_check *fresh = aligned_alloc(64, count * sizeof *fresh);
+    if (!fresh)
+        return NULL;
+    free(old);
+    return fresh;
+}
+
+void pydbg__chain_check_build(pydbg__sampler *s, pydbg__thread_track *track,
+                              const pydbg__sampled_thread *out)
+{
+    const pydbg__layout *l = &s->t->layout;
+    const size_t span = s->iframe_span;
+    const int verify = pydbg__sample_needs_second_copy(l) && track->verify_read;
+    int first_emit = 1;
+    track->check_count = 0;
+    if (s->check_window_count == 0 || out->truncated || track->link_count == 0 ||
+        track->read_apart)
+        return;
+    if (track->link_count > track->check_capacity) {
+        pydbg__link_check *grown =
+            replace_checks(track->checks, track->link_capacity);
+        if (!grown)
+            return;
+        track->checks = grown;
+        track->check_capacity = track->link_capacity;
+    }
+    if (out->frame_count > track->check_frames_capacity) {
+        pydbg__sampled_frame *grown =
+            realloc(track->check_frames, out->frame_count * 2 * sizeof *grown);
+        if (!grown)
+            return;
+        track->check_frames = grown;
+        track->check_frames_capacity = out->frame_count * 2;
+    }
+    for (size_t i = 0; i < track->link_count; i++) {
+        const pydbg__chain_link *link = &track->links[i];
+        pydbg__link_check *c = &track->checks[i];
+        size_t index = 0;
+        memset(c, 0, sizeof *c);
+        c->at = pydbg__sample_chunk_lookup(track, link->frame, span, &index);
+        if (!c->at) {
+            /* Outside the data stack: the copy the plan reads it into. */
+            size_t j = 0;
+            while (j < track->frame_count && track->frames[j] != link->frame)
+                j++;
+            if (j == track->frame_count)
+                return;
+            c->at = track->outside_copy + j * span;
+        } else if (index == 0) {
+            c->chunk_offset = (uint32_t)(link->frame - track->chunk);
+            if (verify && link->emits)
+                c->verify = (uint16_t)(PYDBG__VERIFY_HEADER |
+                                       (first_emit ? 0u : PYDBG__VERIFY_INSTRUCTION));
+        }
+        if (link->emits)
+            first_emit = 0;
+        if (pydbg__load_u64(c->at, l->iframe.executable) != link->code_word ||
+            pydbg__load_u64(c->at, l->iframe.previous) != link->previous ||
+            pydbg__load_u64(c->at, l->iframe.instr_ptr) != link->instr_word)
+            return;
+        for (int w = 0; w < s->check_window_count; w++)
+            memcpy(c->window[w], c->at + s->check_windows[w].start, 16);
+    }
+    memcpy(track->check_frames, s->frames + out->first_frame,
+           out->frame_count * sizeof *track->check_frames);
+    track->check_frame_count = out->frame_count;
+    track->check_first = track->links[0].frame;
+    track->check_top = pydbg__load_u64(track->state, l->tstate.datastack_top);
+    track->check_chunk = track->chunk;
+    track->check_chunk_length = track->chunk_length;
+    track->check_older_count = track->older_count;
+    track->check_epoch = track->buffer_epoch;
+    track->check_count = track->link_count;
+}
+
+int pydbg__chain_check_words(const pydbg__sampler *s, const pydbg__thread_track *track)
+{
+    const pydbg__link_check *c = track->checks;
+    const pydbg__check_window *win = s->check_windows;
+    const size_t n = track->check_count;
+    v2 diff = {0, 0};
+    if (track->check_epoch != track->buffer_epoch)
+        return 0;
+    if (s->check_window_count == 2) {
+        /* 3.12, 3.13: code and caller in one window, instruction and state in the other. */
+        const int32_t s0 = win[0].start, s1 = win[1].start;
+        const v2 m0 = load_v2(win[0].mask), m1 = load_v2(win[1].mask);
+        /* Outermost first: up the chunk, in the order its copy was written. */
+        for (size_t i = n; i-- > 0;) {
+            if (i >= 6) {
+                __builtin_prefetch(c[i - 6].at + s0);
+                __builtin_prefetch(c[i - 6].at + s1);
+            }
+            diff |= ((load_v2(c[i].at + s0) ^ load_v2(c[i].window[0])) & m0) |
+                    ((load_v2(c[i].at + s1) ^ load_v2(c[i].window[1])) & m1);
+        }
+    } else {
+        for (size_t i = 0; i < n; i++)
+            for (int w = 0; w < s->check_window_count; w++)
+                diff |= (load_v2(c[i].at + win[w].start) ^ load_v2(c[i].window[w])) &
+                        load_v2(win[w].mask);
+    }
+    if (pydbg__sample_needs_second_copy(&s->t->layout)) {
+        /* The callers read the same in the chunk's second copy. */
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char *again = track->verify_copy + c[i].chunk_offset;
+            if (!c[i].verify)
+                continue;
+            for (int w = 0; w < s->check_window_count; w++)
+                diff |= (load_v2(again + win[w].start) ^ load_v2(c[i].window[w])) &
+                        load_v2((c[i].verify & PYDBG__VERIFY_INSTRUCTION) ? win[w].mask
+                                                                         : win[w].mask_top);
+        }
+    }
+    return (diff[0] | diff[1]) == 0;
+}
