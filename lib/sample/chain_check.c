@@ -174,7 +174,9 @@ int pydbg__chain_check_words(const pydbg__sampler *s, const pydbg__thread_track 
         /* 3.12, 3.13: code and caller in one window, instruction and state in the other. */
         const int32_t s0 = win[0].start, s1 = win[1].start;
         const v2 m0 = load_v2(win[0].mask), m1 = load_v2(win[1].mask);
-        /* Outermost first: up the chunk, in the order its copy was written. */
+        /* Outermost first: up the chunk, in the order its copy was written. The
+         * kernel's copy is seldom still in L1 by now, so the headers a few frames
+         * up are asked for ahead. */
         for (size_t i = n; i-- > 0;) {
             if (i >= 6) {
                 __builtin_prefetch(c[i - 6].at + s0);
