@@ -350,6 +350,21 @@ static int plan_frame_ranges(pydbg__sampler *s, plan *p, size_t first, size_t co
     return PYDBG_OK;
 }
 
+/* 2.7 - 3.10: the predicted top frame's caller, read once more after its two
+ * copies. A frame object is reused by its code's next call, and for a moment
+ * after it is taken its reference count says alive while f_back still names the
+ * last call's caller: both copies can land in that moment and agree, naming a
+ * caller that has since moved on (a recursion's innermost frame read as calling
+ * from the line of the level above it). By the time of this read f_back holds
+ * the new caller. */
+static void add_top_back_after(pydbg__sampler *s, plan *p, pydbg__thread_track *track)
+{
+    track->top_after_frame = track->frame_count ? track->frames[0] : 0;
+    if (track->top_after_frame)
+        add_piece(p, track->top_after_frame + (uint64_t)s->t->layout.frame.f_back,
+                  &track->top_back_after, 8);
+}
+
 static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
 {
     const pydbg__layout *l = &s->t->layout;
@@ -385,10 +400,13 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
                                    &s->frame_buffer_capacity);
         if (rc != PYDBG_OK)
             return rc;
-        /* The current frames again, after the frames: still the same ones? */
-        for (size_t i = 0; i < s->track_count; i++)
+        /* The current frames again, after the frames: still the same ones, with
+         * the same callers? */
+        for (size_t i = 0; i < s->track_count; i++) {
             add_piece(p, s->tracks[i].tstate + (uint64_t)l->tstate.frame,
                       s->tracks[i].state_after + l->tstate.frame, 8);
+            add_top_back_after(s, p, &s->tracks[i]);
+        }
     }
     return p->overflow ? PYDBG_ELIMIT : PYDBG_OK;
 }
@@ -546,12 +564,14 @@ static int verify_walked_frames(pydbg__sampler *s, pydbg__thread_track *track, s
     p->overflow = 0;
     rc = plan_frame_ranges(s, p, index, 1, &ranges, &s->verify_buffer, &s->verify_capacity);
     add_piece(p, track->tstate + (uint64_t)l->tstate.frame, &current, 8);
+    add_top_back_after(s, p, track);
     if (rc == PYDBG_OK) {
         rc = p->overflow ? PYDBG_ECORRUPT : pydbg__read_many(s->t->reader, p->pieces, p->count);
         if (rc == PYDBG_EREAD)
             rc = PYDBG_ECORRUPT;
     }
-    if (rc == PYDBG_OK && current != pydbg__load_u64(track->state, l->tstate.frame))
+    if (rc == PYDBG_OK && (current != pydbg__load_u64(track->state, l->tstate.frame) ||
+                           (depth > 0 && track->top_back_after != seen[0].back)))
         rc = PYDBG_ECORRUPT;
     for (size_t d = 0; d < depth && rc == PYDBG_OK; d++) {
         const unsigned char *again = NULL;
@@ -577,6 +597,7 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
     pydbg__cycle_guard guard = PYDBG__CYCLE_GUARD_INIT;
     unsigned char fresh[256];
     size_t depth = 0, read_alone = 0;
+    const uint64_t predicted_top = track->top_after_frame;
     int rc = PYDBG_OK;
     if (track->memo_generation != s->keys.generation) {
         /* A code address changed hands: what was memoised by address is stale. */
@@ -696,6 +717,13 @@ static int decode_frame_objects(pydbg__sampler *s, pydbg__thread_track *track,
     /* Frames not predicted were read one by one, each a moment after its
      * callee: recycled frame objects make such a chain look whole when it is
      * not. They are the next prediction, read twice together by the retry. */
+    if (rc == PYDBG_OK && depth > 0 && !read_alone) {
+        const frame_seen *top = s->seen;
+        if (predicted_top == track->frames[0])
+            rc = track->top_back_after == top->back ? PYDBG_OK : PYDBG_ECORRUPT;
+        else
+            read_alone = 1; /* a new top: its caller is checked by the read below */
+    }
     if (rc == PYDBG_OK && read_alone)
         rc = verify_walked_frames(s, track, depth, s->seen);
     /* The thread's current frame, read again after its frames, is the same. */
@@ -887,6 +915,7 @@ static int retry_frame_objects(pydbg__sampler *s, size_t index, pydbg__sampled_t
     rc = plan_frame_ranges(s, p, index, 1, &ranges, &s->retry_buffer, &s->retry_capacity);
     add_piece(p, track->tstate + (uint64_t)s->t->layout.tstate.frame,
               track->state_after + s->t->layout.tstate.frame, 8);
+    add_top_back_after(s, p, track);
     if (rc == PYDBG_OK) {
         rc = p->overflow ? PYDBG_ECORRUPT : pydbg__read_many(s->t->reader, p->pieces, p->count);
         if (rc == PYDBG_EREAD)

@@ -114,6 +114,8 @@ typedef struct pydbg__thread_track {
     uint64_t cframe;                /* 3.11, 3.12: where tstate->cframe pointed */
     uint64_t cframe_frame;          /* ... and its current frame, read before the stack */
     int read_apart;                 /* this sample read part of the stack on its own */
+    uint64_t top_after_frame;       /* 2.7 - 3.10: the predicted top frame whose caller is */
+    uint64_t top_back_after;        /* ... read again after its copies (its f_back), 0 none */
     uint64_t bottom;                /* 2.7 - 3.10: the outermost frame last accepted */
     uint64_t bottom_candidate;      /* ... and a new one seen once */
     uint64_t *frames;               /* frame addresses of the last sample: every frame
