@@ -51,7 +51,9 @@
 #define GT_TIMEOUT_S 90.0
 #define KNOWN_SAMPLES 200     /* samples compared with the ground truth per scenario */
 #define PAUSED_SAMPLES 5
-#define STRESS_SECONDS 3.0    /* sampling time of the stress target per version */
+#define STRESS_SECONDS 3.0    /* sampling time of the stress target per version ... */
+#define STRESS_MAX_SECONDS 12.0 /* ... or up to this, until the recursion is seen whole */
+#define STRESS_RECURSION_WANTED 300u /* often enough to measure what gets through */
 #define SLOW_SAMPLE_S 2.0     /* one sample taking longer than this is a hang */
 #define MAX_REPORTED 8
 
@@ -670,7 +672,6 @@ static void test_stress(void **state)
     pydbg_process *process = NULL;
     pydbg_sampler *sampler = NULL;
     uint64_t ok = 0, failed = 0, recursion_seen = 0, bad_recursion = 0, recursion_deepest = 0, thread_max = 0;
-    int frame_objects = 0; /* 2.7 - 3.10: heap frame objects */
     double slowest = 0, start;
     int errors = 0, rc;
 
@@ -691,11 +692,6 @@ static void test_stress(void **state)
         kill_and_reap(info.pid);
         fail_msg("%s: attach: %s", py->label, pydbg_last_error());
     }
-    {
-        int major = 0, minor = 0;
-        sscanf(pydbg_process_python_version(process), "%d.%d", &major, &minor);
-        frame_objects = major < 3 || (major == 3 && minor < 11);
-    }
     rc = pydbg_sampler_new(&sampler, process, NULL);
     if (rc != PYDBG_OK) {
         pydbg_process_close(process);
@@ -703,7 +699,11 @@ static void test_stress(void **state)
         fail_msg("%s: sampler: %s", py->label, pydbg_last_error());
     }
     start = now_s();
-    while (now_s() - start < STRESS_SECONDS) {
+    /* 2.7 - 3.10 see the recursion thread whole far less often (most of its stacks
+     * are torn), the more so in a slow (sanitizer) build: sample on until it has been
+     * seen often enough to count what gets through, within a bound. */
+    while (now_s() - start < STRESS_SECONDS ||
+           (recursion_seen < STRESS_RECURSION_WANTED && now_s() - start < STRESS_MAX_SECONDS)) {
         const pydbg_sample *sample = NULL;
         double t0 = now_s();
         rc = pydbg_sampler_sample(sampler, &sample);
@@ -815,7 +815,7 @@ static void test_stress(void **state)
     printf("    %s stress: %llu samples (%llu failed) in %.1f s, %llu thread stacks, "
            "%llu torn (%.2f%%), up to %llu threads, recursion seen %llu times up to %llu "
            "frames (%llu impossible), slowest sample %.1f ms\n",
-           py->label, (unsigned long long)ok, (unsigned long long)failed, STRESS_SECONDS,
+           py->label, (unsigned long long)ok, (unsigned long long)failed, now_s() - start,
            (unsigned long long)stacks, (unsigned long long)torn,
            stacks ? 100.0 * (double)torn / (double)stacks : 0.0, (unsigned long long)thread_max,
            (unsigned long long)recursion_seen, (unsigned long long)recursion_deepest,
@@ -831,13 +831,11 @@ static void test_stress(void **state)
                  (unsigned long long)ok, (unsigned long long)failed);
     /* Without pausing, a stack can always be caught mid-change in a way no check
      * sees (the same frame re-pushed at the same place between two reads). What
-     * the checks let through is measured here and must stay rare: 3.11+ at most
-     * one recursion stack in 500 (plus one; measured 0 in 3 s runs); 2.7 - 3.10,
-     * whose frame objects are recycled at the same addresses by the same calls,
-     * at most one in 100 (plus three; measured 0 - 0.6 %). Before the caller
-     * checks of 1.0.0 this test measured 0.2 - 1.3 % everywhere. */
-    if (frame_objects ? bad_recursion * 100 > recursion_seen + 300
-                      : bad_recursion * 500 > recursion_seen + 500)
+     * the checks let through is measured here and must stay rare: at most one
+     * recursion stack in 500 (plus one). Measured in 3 s runs: 0 - 3 in 80 000 on
+     * 3.12, 0 elsewhere; before the caller checks of 1.0.0, 0.2 - 1.3 %, and 2.7 -
+     * 3.10 up to 3 % before the top frame's caller was read again after its copies. */
+    if (bad_recursion * 500 > recursion_seen + 500)
         mismatch(&errors, "%s: %llu impossible recursion stacks of %llu", py->label,
                  (unsigned long long)bad_recursion, (unsigned long long)recursion_seen);
     if (recursion_seen < 50 || recursion_deepest < 20)
