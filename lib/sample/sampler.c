@@ -169,11 +169,6 @@ static int refresh_threads(pydbg__sampler *s)
 
 /* ---- the scattered read --------------------------------------------------------- */
 
-struct piece_ref {
-    uint64_t address;
-    size_t index;
-};
-
 typedef struct pydbg__sample_plan {
     pydbg__read_piece pieces[MAX_PIECES];
     size_t count;
@@ -183,9 +178,8 @@ typedef struct pydbg__sample_plan {
      * piece far more than per byte. `merged` is what is actually read. */
     pydbg__read_piece merged[MAX_PIECES];
     size_t merged_count;
-    struct piece_ref refs[MAX_PIECES];
     struct merge_group {
-        size_t first, last; /* range in refs[] */
+        size_t first, last; /* range in pieces[] */
         size_t offset;      /* in the merge buffer; SIZE_MAX: read in place */
     } groups[MAX_PIECES];
     /* Where the fixed pieces landed. */
@@ -798,27 +792,21 @@ static int prepare_tracks(pydbg__sampler *s)
     return PYDBG_OK;
 }
 
-typedef struct piece_ref piece_ref;
-
 /* Builds p->merged from p->pieces: runs of small pieces within MERGE_GAP of
  * each other become one piece, read into the sampler's merge buffer. */
 static int coalesce(pydbg__sampler *s, plan *p)
 {
     size_t used = 0;
     p->merged_count = 0;
-    for (size_t i = 0; i < p->count; i++) {
-        p->refs[i].address = p->pieces[i].address;
-        p->refs[i].index = i;
-    }
     /* No sorting: the order of the pieces is the order of reading, which the
      * before/after checks rely on. Only neighbours in that order merge. */
     for (size_t i = 0; i < p->count;) {
-        const pydbg__read_piece *first = &p->pieces[p->refs[i].index];
+        const pydbg__read_piece *first = &p->pieces[i];
         uint64_t start = first->address, end = first->address + first->length;
         size_t j = i + 1, k = p->merged_count++;
         if (first->length <= MERGE_PIECE_MAX) {
             while (j < p->count) {
-                const pydbg__read_piece *next = &p->pieces[p->refs[j].index];
+                const pydbg__read_piece *next = &p->pieces[j];
                 uint64_t next_end = next->address + next->length;
                 if (next->length > MERGE_PIECE_MAX || next->address < start ||
                     next->address > end + MERGE_GAP ||
@@ -832,7 +820,11 @@ static int coalesce(pydbg__sampler *s, plan *p)
         p->groups[k].first = i;
         p->groups[k].last = j;
         if (j == i + 1) {
-            p->merged[k] = *first;
+            /* Field by field: the piece was just written a word at a time, and a
+             * wider load of it waits for those stores to land (no forwarding). */
+            p->merged[k].address = start;
+            p->merged[k].length = (size_t)(end - start);
+            p->merged[k].buffer = first->buffer;
             p->groups[k].offset = SIZE_MAX;
         } else {
             p->merged[k].address = start;
@@ -863,7 +855,7 @@ static void scatter(plan *p)
         if (p->groups[k].offset == SIZE_MAX)
             continue;
         for (size_t i = p->groups[k].first; i < p->groups[k].last; i++) {
-            const pydbg__read_piece *piece = &p->pieces[p->refs[i].index];
+            const pydbg__read_piece *piece = &p->pieces[i];
             memcpy(piece->buffer, (unsigned char *)m->buffer + (piece->address - m->address),
                    piece->length);
         }
