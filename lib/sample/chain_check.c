@@ -191,7 +191,7 @@ int pydbg__chain_check_words(const pydbg__sampler *s, const pydbg__thread_track 
                 diff |= (load_v2(c[i].at + win[w].start) ^ load_v2(c[i].window[w])) &
                         load_v2(win[w].mask);
     }
-    if (pydbg__sample_needs_second_copy(&s->t->layout)) {
+    if (track->verify_read) {
         /* The callers read the same in the chunk's second copy. */
         for (size_t i = 0; i < n; i++) {
             const unsigned char *again = track->verify_copy + c[i].chunk_offset;

@@ -156,7 +156,10 @@ void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
     if (!track->quiet_read)
         add(plan, track->tstate, cframe_model(l) ? track->state : track->state_after,
             s->tstate_span);
-    track->verify_read = pydbg__sample_needs_second_copy(l) && track->chunk && track->chunk_length &&
+    /* A quiet thread is taken from one copy: its stack must read as the last one
+     * word for word, and the second copy guards stacks that move. */
+    track->verify_read = pydbg__sample_needs_second_copy(l) && !track->quiet_read &&
+                         track->chunk && track->chunk_length &&
                          track->verify_capacity >= track->chunk_length;
     if (track->verify_read)
         add(plan, track->chunk, track->verify_copy, (size_t)track->chunk_length);
@@ -690,7 +693,7 @@ static int chain_unchanged(walk *w)
         track->chunk != track->check_chunk || track->chunk_length != track->check_chunk_length ||
         track->older_count != track->check_older_count)
         return 0;
-    if (pydbg__sample_needs_second_copy(l) && !track->verify_read)
+    if (pydbg__sample_needs_second_copy(l) && !track->verify_read && !track->quiet_read)
         return 0;
     if (track->quiet_read) {
         /* The current frame was not read: the thread state says where it is
