@@ -133,6 +133,14 @@ PYDBG_API void pydbg_process_close(pydbg_process *process);
  * pydbg_process_resume() (or pydbg_process_close() of a paused handle) must be
  * called from the same thread as the pause.
  *
+ * While paused, the calling process is the target's tracer, and the kernel
+ * reports the target's stops to any of its threads that waits for that child.
+ * A program that started the target itself must not wait for it (`waitpid()`,
+ * `wait()`, a `SIGCHLD` handler that reaps) from another thread meanwhile: the
+ * wait takes the stop and the pause fails with #PYDBG_ELIMIT after 5 s. The
+ * same holds for every call that pauses (snapshots, paused captures and
+ * samples).
+ *
  * @return #PYDBG_OK; #PYDBG_EPERM if ptrace is not allowed (the message says
  *         what to do); #PYDBG_ESTATE if another debugger already traces the
  *         process (the message names it); #PYDBG_EEXITED; #PYDBG_ENOTSUP for a
