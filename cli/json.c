@@ -1,5 +1,7 @@
 #include "json.h"
 
+#include "util/json.h"
+
 #include <inttypes.h>
 #include <string.h>
 
@@ -57,70 +59,17 @@ void json_end_object(json_writer *w) { close_(w, '}'); }
 void json_begin_array(json_writer *w) { open(w, '['); }
 void json_end_array(json_writer *w) { close_(w, ']'); }
 
-/* Length of a valid UTF-8 sequence starting at s (at most n bytes), 0 if invalid. */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
+static void file_sink(void *context, const char *bytes, size_t length)
 {
-    size_t len;
-    uint32_t cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xE0) == 0xC0) {
-        len = 2;
-        cp = s[0] & 0x1F;
-    } else if ((s[0] & 0xF0) == 0xE0) {
-        len = 3;
-        cp = s[0] & 0x0F;
-    } else if ((s[0] & 0xF8) == 0xF0) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
+    fwrite(bytes, 1, length, (FILE *)context);
 }
 
+/* The library's own escaping (lib/util/json.c, compiled in; no library state):
+ * a stray byte of a target's text becomes \ufffd. */
 void json_string_n(json_writer *w, const char *text, size_t length)
 {
-    const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
     before_value(w);
-    fputc('"', w->out);
-    while (i < length) {
-        unsigned char c = s[i];
-        size_t n;
-        switch (c) {
-        case '"': fputs("\\\"", w->out); i++; continue;
-        case '\\': fputs("\\\\", w->out); i++; continue;
-        case '\n': fputs("\\n", w->out); i++; continue;
-        case '\r': fputs("\\r", w->out); i++; continue;
-        case '\t': fputs("\\t", w->out); i++; continue;
-        default: break;
-        }
-        if (c < 0x20 || c == 0x7F) {
-            fprintf(w->out, "\\u%04x", c);
-            i++;
-            continue;
-        }
-        n = utf8_sequence(s + i, length - i);
-        if (n == 0) {
-            fputs("\\ufffd", w->out);
-            i++;
-            continue;
-        }
-        fwrite(s + i, 1, n, w->out);
-        i += n;
-    }
-    fputc('"', w->out);
+    pydbg__json_string(file_sink, w->out, text, length);
 }
 
 void json_string(json_writer *w, const char *text)

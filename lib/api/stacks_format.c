@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "util/json.h"
 
 /* faulthandler cuts every name at this many characters (MAX_STRING_LENGTH). */
 #define FAULTHANDLER_MAX_CHARS 500
@@ -50,87 +51,21 @@ static void PYDBG__PRINTF(2, 3) putf(writer *w, const char *fmt, ...)
     put(w, small, (size_t)n);
 }
 
-/* Length of the valid UTF-8 sequence at `s` (1 to 4) and its code point; 0 if
- * it is not one (overlong forms, surrogates and values past U+10FFFF are not).
- * `s` is NUL-terminated, so a sequence cut by the end fails on the NUL. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *code_point)
-{
-    size_t len;
-    uint32_t cp;
-    if (s[0] < 0x80) {
-        *code_point = s[0];
-        return 1;
-    }
-    if ((s[0] & 0xE0) == 0xC0) {
-        len = 2;
-        cp = s[0] & 0x1F;
-    } else if ((s[0] & 0xF0) == 0xE0) {
-        len = 3;
-        cp = s[0] & 0x0F;
-    } else if ((s[0] & 0xF8) == 0xF0) {
-        len = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    *code_point = cp;
-    return len;
-}
 
 /* ---- JSON ------------------------------------------------------------------------ */
 
-/* A JSON string, or null. Names from a target are not always valid UTF-8: a
- * byte outside a valid sequence becomes the escape \ufffd, so the document
- * stays valid whatever the target holds. */
+static void sink(void *context, const char *bytes, size_t length)
+{
+    put(context, bytes, length);
+}
+
+/* A JSON string (util/json.h), or null. */
 static void json_string(writer *w, const char *text)
 {
-    const unsigned char *s = (const unsigned char *)text;
-    size_t run = 0, i = 0;
-    if (!text) {
+    if (!text)
         puts_(w, "null");
-        return;
-    }
-    put(w, "\"", 1);
-    while (s[i]) {
-        unsigned char c = s[i];
-        const char *esc = NULL;
-        char u[8];
-        uint32_t cp;
-        size_t n;
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20 || c == 0x7F) {
-            snprintf(u, sizeof u, "\\u%04x", c);
-            esc = u;
-        } else if ((n = utf8_decode(s + i, &cp)) != 0) {
-            i += n;
-            continue;
-        } else {
-            esc = "\\ufffd";
-        }
-        put(w, text + run, i - run);
-        puts_(w, esc);
-        i++;
-        run = i;
-    }
-    put(w, text + run, i - run);
-    put(w, "\"", 1);
+    else
+        pydbg__json_string(sink, w, text, strlen(text));
 }
 
 static void json_optional_int(writer *w, const char *key, int64_t value)
@@ -255,10 +190,10 @@ static void text_stacks(writer *w, const pydbg_stacks *s, const pydbg_process *p
 static void faulthandler_name(writer *w, const char *text)
 {
     const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0, chars = 0;
-    while (s[i] && !w->failed) {
+    size_t i = 0, chars = 0, length = strlen(text);
+    while (i < length && !w->failed) {
         uint32_t cp;
-        size_t n = utf8_decode(s + i, &cp);
+        size_t n = pydbg__utf8_decode(s + i, length - i, &cp);
         if (chars == FAULTHANDLER_MAX_CHARS) {
             puts_(w, "...");
             return;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/json.h"
 
 typedef struct writer {
     pydbg__buffer *out;
@@ -235,78 +236,18 @@ static void text_thread(writer *w, const pydbg_traceback *tb)
 
 /* ---- JSON -------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at `p` (1 to 4), or 0 if it is not one. */
-static size_t utf8_length(const unsigned char *p)
+static void sink(void *context, const char *bytes, size_t length)
 {
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        return (p[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (c >= 0xe0 && c <= 0xef) {
-        if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f))
-            return 0;
-        return (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 ? 3 : 0;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f))
-            return 0;
-        return (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 ? 4
-                                                                                       : 0;
-    }
-    return 0;
+    put(context, bytes, length);
 }
 
-/* A JSON string; log text is not always UTF-8, and a byte that is not part of
- * a valid sequence becomes U+FFFD so the document stays valid. */
+/* A JSON string (util/json.h), or null. */
 static void json_string(writer *w, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    size_t run = 0, i = 0;
-    if (!s) {
+    if (!s)
         puts_(w, "null");
-        return;
-    }
-    put(w, "\"", 1);
-    while (p[i]) {
-        unsigned char c = p[i];
-        const char *esc = NULL;
-        char u[6];
-        size_t len = 1;
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20 || c == 0x7f) {
-            u[0] = '\\';
-            u[1] = 'u';
-            u[2] = '0';
-            u[3] = '0';
-            u[4] = hex[c >> 4];
-            u[5] = hex[c & 15];
-        } else if (c < 0x80 || (len = utf8_length(p + i)) != 0) {
-            i += len;
-            continue;
-        } else {
-            esc = "\xef\xbf\xbd"; /* U+FFFD */
-        }
-        put(w, s + run, i - run);
-        if (esc)
-            puts_(w, esc);
-        else
-            put(w, u, 6);
-        i++;
-        run = i;
-    }
-    put(w, s + run, i - run);
-    put(w, "\"", 1);
+    else
+        pydbg__json_string(sink, w, s, strlen(s));
 }
 
 static void json_chain(writer *w, pydbg_tb_exception *const *items, size_t count, int thread);
