@@ -513,23 +513,6 @@ int pydbg_cli_record(int argc, char **argv)
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "p:r:d:f:o:h", options, NULL)) != -1) {
         switch (opt) {
-        case 'p':
-            if (!(pid = cli_parse_pid(optarg)))
-                return cli_error(CLI_EXIT_ERROR, "record: --pid needs a process ID, not '%s'",
-                                 optarg);
-            break;
-        case 'r':
-            if (cli_parse_rate(optarg, &rate) != 0)
-                return cli_error(CLI_EXIT_ERROR,
-                                 "record: --rate needs a number of samples per second "
-                                 "from 1 to %.0f, not '%s'", CLI_MAX_RATE_HZ, optarg);
-            break;
-        case 'd':
-            if (cli_parse_seconds(optarg, &duration) != 0)
-                return cli_error(CLI_EXIT_ERROR,
-                                 "record: --duration needs a positive number of seconds, "
-                                 "not '%s'", optarg);
-            break;
         case 'f':
             if (strcmp(optarg, "folded") == 0)
                 format = FORMAT_FOLDED;
@@ -542,25 +525,21 @@ int pydbg_cli_record(int argc, char **argv)
         case 'o':
             output = optarg;
             break;
-        case 'G':
-            sopt.flags |= PYDBG_SAMPLER_GIL_ONLY;
-            break;
-        case 'R':
-            sopt.flags |= PYDBG_SAMPLER_RUNNING_ONLY;
-            break;
         case 'P':
             sopt.flags |= PYDBG_SAMPLER_PAUSE;
-            break;
-        case 'm':
-            if (!cli_parse_max_depth("record", optarg, &sopt.max_depth))
-                return CLI_EXIT_ERROR;
             break;
         case 'h':
             fputs(record_usage, stdout);
             return CLI_EXIT_OK;
-        default:
+        default: {
+            int shared = cli_sampling_option("record", opt, optarg, &pid, &rate, &duration, &sopt);
+            if (shared < 0)
+                return CLI_EXIT_ERROR;
+            if (shared)
+                break;
             return cli_error(CLI_EXIT_ERROR, "record: unknown or incomplete option '%s' (see "
                              "'pydebug record --help')", argv[optind - 1]);
+        }
         }
     }
     if (optind < argc)

@@ -251,27 +251,10 @@ int pydbg_cli_top(int argc, char **argv)
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "p:r:i:d:n:h", options, NULL)) != -1) {
         switch (opt) {
-        case 'p':
-            if (!(pid = cli_parse_pid(optarg)))
-                return cli_error(CLI_EXIT_ERROR, "top: --pid needs a process ID, not '%s'",
-                                 optarg);
-            break;
-        case 'r':
-            if (cli_parse_rate(optarg, &rate) != 0)
-                return cli_error(CLI_EXIT_ERROR,
-                                 "top: --rate needs a number of samples per second from 1 "
-                                 "to %.0f, not '%s'", CLI_MAX_RATE_HZ, optarg);
-            break;
         case 'i':
             if (cli_parse_seconds(optarg, &interval) != 0 || interval < 0.05)
                 return cli_error(CLI_EXIT_ERROR,
                                  "top: --interval needs a number of seconds >= 0.05, not '%s'",
-                                 optarg);
-            break;
-        case 'd':
-            if (cli_parse_seconds(optarg, &duration) != 0)
-                return cli_error(CLI_EXIT_ERROR,
-                                 "top: --duration needs a positive number of seconds, not '%s'",
                                  optarg);
             break;
         case 'n': {
@@ -282,22 +265,18 @@ int pydbg_cli_top(int argc, char **argv)
             rows = (int)n;
             break;
         }
-        case 'G':
-            sopt.flags |= PYDBG_SAMPLER_GIL_ONLY;
-            break;
-        case 'R':
-            sopt.flags |= PYDBG_SAMPLER_RUNNING_ONLY;
-            break;
-        case 'm':
-            if (!cli_parse_max_depth("top", optarg, &sopt.max_depth))
-                return CLI_EXIT_ERROR;
-            break;
         case 'h':
             fputs(top_usage, stdout);
             return CLI_EXIT_OK;
-        default:
+        default: {
+            int shared = cli_sampling_option("top", opt, optarg, &pid, &rate, &duration, &sopt);
+            if (shared < 0)
+                return CLI_EXIT_ERROR;
+            if (shared)
+                break;
             return cli_error(CLI_EXIT_ERROR, "top: unknown or incomplete option '%s' (see "
                              "'pydebug top --help')", argv[optind - 1]);
+        }
         }
     }
     if (optind < argc)

@@ -87,6 +87,44 @@ int cli_pacer_wait(cli_pacer *pacer)
     return -1;
 }
 
+int cli_sampling_option(const char *command, int opt, const char *value, int *pid,
+                        double *rate, double *duration, pydbg_sampler_options *sampler)
+{
+    switch (opt) {
+    case 'p':
+        if (!(*pid = cli_parse_pid(value))) {
+            cli_error(CLI_EXIT_ERROR, "%s: --pid needs a process ID, not '%s'", command, value);
+            return -1;
+        }
+        return 1;
+    case 'r':
+        if (cli_parse_rate(value, rate) != 0) {
+            cli_error(CLI_EXIT_ERROR,
+                      "%s: --rate needs a number of samples per second from 1 to %.0f, "
+                      "not '%s'", command, CLI_MAX_RATE_HZ, value);
+            return -1;
+        }
+        return 1;
+    case 'd':
+        if (cli_parse_seconds(value, duration) != 0) {
+            cli_error(CLI_EXIT_ERROR, "%s: --duration needs a positive number of seconds, "
+                      "not '%s'", command, value);
+            return -1;
+        }
+        return 1;
+    case 'G':
+        sampler->flags |= PYDBG_SAMPLER_GIL_ONLY;
+        return 1;
+    case 'R':
+        sampler->flags |= PYDBG_SAMPLER_RUNNING_ONLY;
+        return 1;
+    case 'm':
+        return cli_parse_max_depth(command, value, &sampler->max_depth) ? 1 : -1;
+    default:
+        return 0;
+    }
+}
+
 int cli_parse_rate(const char *text, double *out)
 {
     char *end;

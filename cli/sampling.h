@@ -47,6 +47,13 @@ int cli_pacer_wait(cli_pacer *pacer);
 int cli_parse_rate(const char *text, double *out);
 int cli_parse_seconds(const char *text, double *out);
 
+/* The options `pydebug record` and `pydebug top` share: --pid, --rate, --duration,
+ * --gil, --running and --max-depth. Stores the value of option `opt` and returns 1,
+ * returns 0 for another option, or prints the error line (prefixed with `command`)
+ * and returns -1. */
+int cli_sampling_option(const char *command, int opt, const char *value, int *pid,
+                        double *rate, double *duration, pydbg_sampler_options *sampler);
+
 /* Attaches to pid and creates a sampler. Returns CLI_EXIT_OK, or prints the error
  * line (prefixed with `command`) and returns the contract's exit status. */
 int cli_open_sampler(const char *command, int pid, const pydbg_sampler_options *options,
