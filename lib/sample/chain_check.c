@@ -5,6 +5,8 @@
 #include "sample/chain_check.h"
 
 typedef uint64_t v2 __attribute__((vector_size(16)));
+/* A kept window read in place: the checks are 16-byte aligned (sampler.h). */
+typedef uint64_t v2_kept __attribute__((vector_size(16), may_alias));
 
 _Static_assert(sizeof(pydbg__link_check) == 64, "a check fills one cache line");
 
@@ -40,6 +42,7 @@ void pydbg__chain_check_setup(pydbg__sampler *s)
                         state_word(l)};
     int covered[4] = {0, 0, 0, 0};
     s->check_window_count = 0;
+    s->check_windows_full = 0;
     /* Smallest first: each window starts at the first word not yet covered
      * and takes the words of the header within its 16 bytes. */
     for (int i = 0; i < 4; i++)
@@ -81,6 +84,10 @@ void pydbg__chain_check_setup(pydbg__sampler *s)
                 set_mask(w->mask_top, at);
         }
     }
+    s->check_windows_full = 1;
+    for (int w = 0; w < s->check_window_count; w++)
+        if (s->check_windows[w].mask[0] != UINT64_MAX || s->check_windows[w].mask[1] != UINT64_MAX)
+            s->check_windows_full = 0;
 }
 
 /* Room for `count` checks, each on a cache line of its own; what was kept is
@@ -150,8 +157,9 @@ void pydbg__chain_check_build(pydbg__sampler *s, pydbg__thread_track *track,
         for (int w = 0; w < s->check_window_count; w++)
             memcpy(c->window[w], c->at + s->check_windows[w].start, 16);
     }
-    memcpy(track->check_frames, s->frames + out->first_frame,
-           out->frame_count * sizeof *track->check_frames);
+    if (out->frame_count) /* a chain of shim frames only emits none */
+        memcpy(track->check_frames, s->frames + out->first_frame,
+               out->frame_count * sizeof *track->check_frames);
     track->check_frame_count = out->frame_count;
     track->check_first = track->links[0].frame;
     track->check_top = pydbg__load_u64(track->state, l->tstate.datastack_top);
@@ -170,21 +178,19 @@ int pydbg__chain_check_words(const pydbg__sampler *s, const pydbg__thread_track 
     v2 diff = {0, 0};
     if (track->check_epoch != track->buffer_epoch)
         return 0;
-    if (s->check_window_count == 2) {
-        /* 3.12, 3.13: code and caller in one window, instruction and state in the other. */
+    if (s->check_window_count == 2 && s->check_windows_full) {
+        /* 3.12, 3.13: code and caller in one window, instruction and state in the
+         * other, every byte of both compared: the fewest instructions per frame. */
+        const int32_t s0 = win[0].start, s1 = win[1].start;
+        for (size_t i = n; i-- > 0;)
+            diff |= (load_v2(c[i].at + s0) ^ *(const v2_kept *)c[i].window[0]) |
+                    (load_v2(c[i].at + s1) ^ *(const v2_kept *)c[i].window[1]);
+    } else if (s->check_window_count == 2) {
         const int32_t s0 = win[0].start, s1 = win[1].start;
         const v2 m0 = load_v2(win[0].mask), m1 = load_v2(win[1].mask);
-        /* Outermost first: up the chunk, in the order its copy was written. The
-         * kernel's copy is seldom still in L1 by now, so the headers a few frames
-         * up are asked for ahead. */
-        for (size_t i = n; i-- > 0;) {
-            if (i >= 6) {
-                __builtin_prefetch(c[i - 6].at + s0);
-                __builtin_prefetch(c[i - 6].at + s1);
-            }
+        for (size_t i = n; i-- > 0;)
             diff |= ((load_v2(c[i].at + s0) ^ load_v2(c[i].window[0])) & m0) |
                     ((load_v2(c[i].at + s1) ^ load_v2(c[i].window[1])) & m1);
-        }
     } else {
         for (size_t i = 0; i < n; i++)
             for (int w = 0; w < s->check_window_count; w++)

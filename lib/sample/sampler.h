@@ -160,6 +160,7 @@ typedef struct pydbg__sampler {
     size_t tstate_span, iframe_span; /* bytes read of a thread state and of a frame header */
     pydbg__check_window check_windows[PYDBG__CHECK_WINDOWS]; /* 3.11+ (chain_check.c) */
     int check_window_count;
+    int check_windows_full; /* every byte of every window is compared */
     struct pydbg__sample_plan *plan; /* the scattered read being made (sampler.c) */
     /* 3.11+: the frames a walk meets outside the data stack (iframes.c). */
     uint64_t *outside_scratch;
