@@ -317,8 +317,9 @@ typedef struct walk {
 } walk;
 
 /* Records the link at w->depth; `same` when it is the last chain's link at the
- * same depth, unchanged. */
-static int keep_link(walk *w, const pydbg__chain_link *link, int same)
+ * same depth, unchanged. `link` is taken by value: it may be one of the last
+ * chain's links, which growing the arrays moves (callers re-read track->links). */
+static int keep_link(walk *w, pydbg__chain_link link, int same)
 {
     pydbg__thread_track *track = w->track;
     if (!w->diverged && same)
@@ -343,7 +344,7 @@ static int keep_link(walk *w, const pydbg__chain_link *link, int same)
         memcpy(track->links_spare, track->links, w->depth * sizeof *track->links);
         w->diverged = 1;
     }
-    track->links_spare[w->depth] = *link;
+    track->links_spare[w->depth] = link;
     return PYDBG_OK;
 }
 
@@ -470,7 +471,7 @@ static int walk_chain(walk *w)
     pydbg__sampler *s = w->s;
     pydbg__thread_track *track = w->track;
     const pydbg__layout *l = w->l;
-    const pydbg__chain_link *old = track->links;
+    const pydbg__chain_link *old = track->links; /* re-read after keep_link() */
     size_t old_count = track->link_count, j = 0, span = s->iframe_span;
     uint64_t frame, previous_in_chunk = UINT64_MAX, callee_in_chunk = 0;
     pydbg__cycle_guard guard = PYDBG__CYCLE_GUARD_INIT;
@@ -546,8 +547,12 @@ static int walk_chain(walk *w)
                     callee_in_chunk = 0;
                     callee_is_python = 0;
                 }
-                if ((w->diverged || j != w->depth) && (rc = keep_link(w, m, 0)) != PYDBG_OK)
-                    return rc;
+                if (w->diverged || j != w->depth) {
+                    if ((rc = keep_link(w, *m, 0)) != PYDBG_OK)
+                        return rc;
+                    old = track->links; /* growing the links may have moved them */
+                    m = &old[j];
+                }
                 previous_in_chunk = frame;
                 w->depth++;
                 j++;
@@ -671,9 +676,10 @@ static int walk_chain(walk *w)
         /* Last: `local` may point into the buffers this grows. */
         if (!in_chunk && keep_outside(w, frame, local, !link.emits) != PYDBG_OK)
             return PYDBG_ENOMEM;
-        rc = keep_link(w, &link, matched && at == w->depth);
+        rc = keep_link(w, link, matched && at == w->depth);
         if (rc != PYDBG_OK)
             return rc;
+        old = track->links;
         w->depth++;
         frame = link.previous;
     }
