@@ -8,63 +8,26 @@
 #include "traceback/tb_model.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/error.h"
 #include "util/json.h"
+#include "util/text.h"
 
+/* Text into the output buffer, out of memory sticky (util/text.h). */
 typedef struct writer {
-    pydbg__buffer *out;
-    int failed;
+    pydbg__text text;
     int need_close; /* CPython's _ExceptionPrintContext.need_close */
 } writer;
-
-static void put(writer *w, const char *s, size_t n)
-{
-    if (!w->failed && pydbg__buffer_append(w->out, s, n) != PYDBG_OK)
-        w->failed = 1;
-}
-
-static void puts_(writer *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
-
-static void PYDBG__PRINTF(2, 3) putf(writer *w, const char *fmt, ...)
-{
-    char small[128];
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        w->failed = 1;
-        return;
-    }
-    if ((size_t)n < sizeof small) {
-        put(w, small, (size_t)n);
-        return;
-    }
-    if (w->failed || pydbg__buffer_reserve(w->out, (size_t)n) != PYDBG_OK) {
-        w->failed = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(w->out->data + w->out->length, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    w->out->length += (size_t)n;
-}
 
 /* ---- text -------------------------------------------------------------------------- */
 
 static void indent(writer *w, int level)
 {
     for (int i = 0; i < level; i++)
-        put(w, "  ", 2);
+        pydbg__text_put(&w->text, "  ", 2);
 }
 
 /* The margin of group nesting `level` ("" at 0), then the content and a newline. */
@@ -72,10 +35,10 @@ static void text_line(writer *w, int level, const char *s, size_t n)
 {
     if (level > 0) {
         indent(w, level);
-        put(w, "| ", 2);
+        pydbg__text_put(&w->text, "| ", 2);
     }
-    put(w, s, n);
-    put(w, "\n", 1);
+    pydbg__text_put(&w->text, s, n);
+    pydbg__text_put(&w->text, "\n", 1);
 }
 
 static void text_cstr(writer *w, int level, const char *s)
@@ -86,16 +49,16 @@ static void text_cstr(writer *w, int level, const char *s)
 static void frame_line(writer *w, const pydbg_tb_frame *f, int faulthandler)
 {
     if (f->quoted)
-        putf(w, "  File \"%s\", line ", f->filename);
+        pydbg__text_printf(&w->text, "  File \"%s\", line ", f->filename);
     else
-        putf(w, "  File %s, line ", f->filename);
+        pydbg__text_printf(&w->text, "  File %s, line ", f->filename);
     if (f->line_text_kind == 1)
-        puts_(w, "None");
+        pydbg__text_puts(&w->text, "None");
     else if (f->line_text_kind == 2)
-        puts_(w, "???");
+        pydbg__text_puts(&w->text, "???");
     else
-        putf(w, "%d", f->line);
-    putf(w, faulthandler ? " in %s" : ", in %s", f->function);
+        pydbg__text_printf(&w->text, "%d", f->line);
+    pydbg__text_printf(&w->text, faulthandler ? " in %s" : ", in %s", f->function);
 }
 
 static void text_frames(writer *w, int level, const pydbg_tb_exception *e)
@@ -103,10 +66,10 @@ static void text_frames(writer *w, int level, const pydbg_tb_exception *e)
     for (size_t i = 0; i < e->frame_count; i++) {
         const pydbg_tb_frame *f = e->frames[i];
         pydbg__buffer line = {0};
-        writer lw = {&line, 0, 0};
+        writer lw = {{&line, 0}, 0};
         frame_line(&lw, f, 0);
-        if (lw.failed) {
-            w->failed = 1;
+        if (lw.text.failed) {
+            w->text.failed = 1;
             pydbg__buffer_free(&line);
             return;
         }
@@ -135,21 +98,21 @@ static void text_exception_only(writer *w, int level, const pydbg_tb_exception *
     first = nl ? (size_t)(nl - msg) : strlen(msg);
     if (level > 0) {
         indent(w, level);
-        put(w, "| ", 2);
+        pydbg__text_put(&w->text, "| ", 2);
     }
-    puts_(w, e->type);
+    pydbg__text_puts(&w->text, e->type);
     if (first) {
-        put(w, ": ", 2);
-        put(w, msg, first);
+        pydbg__text_put(&w->text, ": ", 2);
+        pydbg__text_put(&w->text, msg, first);
     }
-    put(w, "\n", 1);
+    pydbg__text_put(&w->text, "\n", 1);
     while (nl) {
         const char *start = nl + 1;
         nl = strchr(start, '\n');
         size_t n = nl ? (size_t)(nl - start) : strlen(start);
         if (e->bare_continuation) {
-            put(w, start, n);
-            put(w, "\n", 1);
+            pydbg__text_put(&w->text, start, n);
+            pydbg__text_put(&w->text, "\n", 1);
         } else {
             text_line(w, level, start, n);
         }
@@ -167,10 +130,10 @@ static void text_group_blocks(writer *w, int level, const pydbg_tb_exception *e)
         if (last)
             w->need_close = 1;
         indent(w, level);
-        put(w, i == 0 ? "+-" : "  ", 2);
+        pydbg__text_put(&w->text, i == 0 ? "+-" : "  ", 2);
         if (i < e->block_count) {
             const pydbg_tb_block *b = e->blocks[i];
-            putf(w, "+---------------- %zu ----------------\n", i + 1);
+            pydbg__text_printf(&w->text, "+---------------- %zu ----------------\n", i + 1);
             if (b->depth_limited)
                 text_cstr(w, level + 1, b->limit_line);
             else
@@ -179,12 +142,12 @@ static void text_group_blocks(writer *w, int level, const pydbg_tb_exception *e)
             char more[96];
             int k = snprintf(more, sizeof more, "and %" PRIu64 " more exception%s",
                              e->more_exceptions, e->more_exceptions > 1 ? "s" : "");
-            puts_(w, "+---------------- ... ----------------\n");
+            pydbg__text_puts(&w->text, "+---------------- ... ----------------\n");
             text_line(w, level + 1, more, (size_t)k);
         }
         if (last && w->need_close) {
             indent(w, level + 1);
-            puts_(w, "+------------------------------------\n");
+            pydbg__text_puts(&w->text, "+------------------------------------\n");
             w->need_close = 0;
         }
     }
@@ -192,7 +155,7 @@ static void text_group_blocks(writer *w, int level, const pydbg_tb_exception *e)
 
 static void text_chain(writer *w, pydbg_tb_exception *const *items, size_t count, int level)
 {
-    for (size_t i = 0; i < count && !w->failed; i++) {
+    for (size_t i = 0; i < count && !w->text.failed; i++) {
         const pydbg_tb_exception *e = items[i];
         int lv = level;
         if (e->relation != PYDBG_TB_RELATION_NONE) {
@@ -206,7 +169,8 @@ static void text_chain(writer *w, pydbg_tb_exception *const *items, size_t count
         if (e->is_group && level == 0) {
             lv = 1; /* a top-level group prints its own lines one level in */
             if (e->has_traceback)
-                puts_(w, "  + Exception Group Traceback (most recent call last):\n");
+                pydbg__text_puts(&w->text,
+                                 "  + Exception Group Traceback (most recent call last):\n");
         } else if (e->has_traceback) {
             text_cstr(w, lv, e->is_group ? "Exception Group Traceback (most recent call last):"
                                          : "Traceback (most recent call last):");
@@ -228,7 +192,7 @@ static void text_thread(writer *w, const pydbg_traceback *tb)
         return;
     for (size_t i = 0; i < e->frame_count; i++) {
         frame_line(w, e->frames[i], 1);
-        put(w, "\n", 1);
+        pydbg__text_put(&w->text, "\n", 1);
     }
     for (size_t j = 0; j < e->tail.count; j++)
         text_cstr(w, 0, e->tail.items[j]);
@@ -236,130 +200,119 @@ static void text_thread(writer *w, const pydbg_traceback *tb)
 
 /* ---- JSON -------------------------------------------------------------------------- */
 
-static void sink(void *context, const char *bytes, size_t length)
-{
-    put(context, bytes, length);
-}
-
-/* A JSON string (util/json.h), or null. */
-static void json_string(writer *w, const char *s)
-{
-    if (!s)
-        puts_(w, "null");
-    else
-        pydbg__json_string(sink, w, s, strlen(s));
-}
-
 static void json_chain(writer *w, pydbg_tb_exception *const *items, size_t count, int thread);
 
 static void json_frames(writer *w, const pydbg_tb_exception *e)
 {
-    puts_(w, "\"frames\": [");
+    pydbg__text_puts(&w->text, "\"frames\": [");
     for (size_t i = 0; i < e->frame_count; i++) {
         const pydbg_tb_frame *f = e->frames[i];
-        puts_(w, i ? ", {\"filename\": " : "{\"filename\": ");
-        json_string(w, f->filename);
+        pydbg__text_puts(&w->text, i ? ", {\"filename\": " : "{\"filename\": ");
+        pydbg__text_json_string(&w->text, f->filename);
         if (f->line >= 0 || f->line_text_kind == 0)
-            putf(w, ", \"line\": %d", f->line);
+            pydbg__text_printf(&w->text, ", \"line\": %d", f->line);
         else
-            puts_(w, ", \"line\": null");
-        puts_(w, ", \"function\": ");
-        json_string(w, f->function);
-        puts_(w, ", \"source\": ");
-        json_string(w, f->source);
+            pydbg__text_puts(&w->text, ", \"line\": null");
+        pydbg__text_puts(&w->text, ", \"function\": ");
+        pydbg__text_json_string(&w->text, f->function);
+        pydbg__text_puts(&w->text, ", \"source\": ");
+        pydbg__text_json_string(&w->text, f->source);
         if (f->marker) {
-            puts_(w, ", \"marker\": ");
-            json_string(w, f->marker);
+            pydbg__text_puts(&w->text, ", \"marker\": ");
+            pydbg__text_json_string(&w->text, f->marker);
         }
         if (f->repeat)
-            putf(w, ", \"repeated\": %" PRIu64, f->repeat);
-        puts_(w, "}");
+            pydbg__text_printf(&w->text, ", \"repeated\": %" PRIu64, f->repeat);
+        pydbg__text_puts(&w->text, "}");
     }
-    puts_(w, "]");
+    pydbg__text_puts(&w->text, "]");
 }
 
 static void json_exception(writer *w, const pydbg_tb_exception *e, int thread)
 {
     static const char *const relations[] = {"null", "\"cause\"", "\"context\""};
-    puts_(w, "{\"type\": ");
-    json_string(w, e->type);
-    puts_(w, ", \"message\": ");
-    json_string(w, e->type ? e->message : NULL);
-    putf(w, ", \"relation\": %s, ",
-         relations[e->relation >= 0 && e->relation <= 2 ? e->relation : 0]);
+    pydbg__text_puts(&w->text, "{\"type\": ");
+    pydbg__text_json_string(&w->text, e->type);
+    pydbg__text_puts(&w->text, ", \"message\": ");
+    pydbg__text_json_string(&w->text, e->type ? e->message : NULL);
+    pydbg__text_printf(&w->text, ", \"relation\": %s, ",
+                       relations[e->relation >= 0 && e->relation <= 2 ? e->relation : 0]);
     json_frames(w, e);
     if (!thread && e->has_syntax) {
-        puts_(w, ", \"syntax\": {\"filename\": ");
-        json_string(w, e->syntax_filename);
+        pydbg__text_puts(&w->text, ", \"syntax\": {\"filename\": ");
+        pydbg__text_json_string(&w->text, e->syntax_filename);
         if (e->syntax_line >= 0)
-            putf(w, ", \"line\": %d", e->syntax_line);
+            pydbg__text_printf(&w->text, ", \"line\": %d", e->syntax_line);
         else
-            puts_(w, ", \"line\": null");
-        puts_(w, ", \"text\": ");
-        json_string(w, e->syntax_text);
+            pydbg__text_puts(&w->text, ", \"line\": null");
+        pydbg__text_puts(&w->text, ", \"text\": ");
+        pydbg__text_json_string(&w->text, e->syntax_text);
         if (e->syntax_column >= 0)
-            putf(w, ", \"column\": %d, \"end_column\": %d}", e->syntax_column,
-                 e->syntax_end_column);
+            pydbg__text_printf(&w->text, ", \"column\": %d, \"end_column\": %d}", e->syntax_column,
+                               e->syntax_end_column);
         else
-            puts_(w, ", \"column\": null, \"end_column\": null}");
+            pydbg__text_puts(&w->text, ", \"column\": null, \"end_column\": null}");
     }
     if (e->is_group) {
-        puts_(w, ", \"group\": [");
+        pydbg__text_puts(&w->text, ", \"group\": [");
         for (size_t i = 0; i < e->block_count; i++) {
             const pydbg_tb_block *b = e->blocks[i];
-            puts_(w, i ? ", {\"exceptions\": " : "{\"exceptions\": ");
+            pydbg__text_puts(&w->text, i ? ", {\"exceptions\": " : "{\"exceptions\": ");
             json_chain(w, b->items, b->count, 0);
             if (b->depth_limited)
-                puts_(w, ", \"depth_limited\": true");
-            puts_(w, "}");
+                pydbg__text_puts(&w->text, ", \"depth_limited\": true");
+            pydbg__text_puts(&w->text, "}");
         }
-        puts_(w, "]");
+        pydbg__text_puts(&w->text, "]");
         if (e->more_exceptions)
-            putf(w, ", \"more_exceptions\": %" PRIu64, e->more_exceptions);
+            pydbg__text_printf(&w->text, ", \"more_exceptions\": %" PRIu64, e->more_exceptions);
     }
-    puts_(w, "}");
+    pydbg__text_puts(&w->text, "}");
 }
 
 static void json_chain(writer *w, pydbg_tb_exception *const *items, size_t count, int thread)
 {
-    puts_(w, "[");
+    pydbg__text_puts(&w->text, "[");
     for (size_t i = 0; i < count; i++) {
         if (i)
-            puts_(w, ", ");
+            pydbg__text_puts(&w->text, ", ");
         json_exception(w, items[i], thread);
     }
-    puts_(w, "]");
+    pydbg__text_puts(&w->text, "]");
 }
 
 static void json_traceback(writer *w, const pydbg_traceback *tb)
 {
     int thread = tb->kind == PYDBG_TB_KIND_THREAD;
-    putf(w, "{\"start_line\": %" PRIu64 ", \"end_line\": %" PRIu64 ", \"kind\": \"%s\"",
-         tb->start_line, tb->end_line, thread ? "thread" : "exception");
+    pydbg__text_printf(&w->text,
+                       "{\"start_line\": %" PRIu64 ", \"end_line\": %" PRIu64 ", \"kind\": \"%s\"",
+                       tb->start_line, tb->end_line, thread ? "thread" : "exception");
     if (tb->truncated)
-        puts_(w, ", \"truncated\": true");
+        pydbg__text_puts(&w->text, ", \"truncated\": true");
     if (thread) {
-        putf(w, ", \"thread_id\": %" PRIu64 ", \"thread_name\": ", tb->thread_id);
-        json_string(w, tb->thread_name);
-        putf(w, ", \"current_thread\": %s", tb->thread_is_current ? "true" : "false");
+        pydbg__text_printf(&w->text,
+                           ", \"thread_id\": %" PRIu64 ", \"thread_name\": ", tb->thread_id);
+        pydbg__text_json_string(&w->text, tb->thread_name);
+        pydbg__text_printf(&w->text, ", \"current_thread\": %s",
+                           tb->thread_is_current ? "true" : "false");
     }
-    puts_(w, ", \"exceptions\": ");
+    pydbg__text_puts(&w->text, ", \"exceptions\": ");
     json_chain(w, tb->exceptions, tb->exception_count, thread);
-    puts_(w, "}");
+    pydbg__text_puts(&w->text, "}");
 }
 
 int pydbg__tb_format(pydbg__buffer *out, const pydbg_traceback *tb, int format)
 {
-    writer w = {out, 0, 0};
+    writer w = {{out, 0}, 0};
     if (format == PYDBG_TB_FORMAT_JSON)
         json_traceback(&w, tb);
     else if (tb->kind == PYDBG_TB_KIND_THREAD)
         text_thread(&w, tb);
     else
         text_chain(&w, tb->exceptions, tb->exception_count, 0);
-    if (!w.failed && !out->data && pydbg__buffer_reserve(out, 0) != PYDBG_OK)
-        w.failed = 1;
-    return w.failed ? PYDBG_ENOMEM : PYDBG_OK;
+    if (!w.text.failed && !out->data && pydbg__buffer_reserve(out, 0) != PYDBG_OK)
+        w.text.failed = 1;
+    return w.text.failed ? PYDBG_ENOMEM : PYDBG_OK;
 }
 
 PYDBG_API int pydbg_traceback_format(char **out, size_t *out_length, const pydbg_traceback *tb,
