@@ -185,12 +185,6 @@ int pydbg__chain_check_words(const pydbg__sampler *s, const pydbg__thread_track 
         for (size_t i = n; i-- > 0;)
             diff |= (load_v2(c[i].at + s0) ^ *(const v2_kept *)c[i].window[0]) |
                     (load_v2(c[i].at + s1) ^ *(const v2_kept *)c[i].window[1]);
-    } else if (s->check_window_count == 2) {
-        const int32_t s0 = win[0].start, s1 = win[1].start;
-        const v2 m0 = load_v2(win[0].mask), m1 = load_v2(win[1].mask);
-        for (size_t i = n; i-- > 0;)
-            diff |= ((load_v2(c[i].at + s0) ^ load_v2(c[i].window[0])) & m0) |
-                    ((load_v2(c[i].at + s1) ^ load_v2(c[i].window[1])) & m1);
     } else if (s->check_window_count == 3) {
         /* 3.11, 3.14: code, caller with instruction, state. */
         const int32_t s0 = win[0].start, s1 = win[1].start, s2 = win[2].start;
