@@ -99,7 +99,7 @@ int main(int argc, char **argv)
     }
 
     static double times[MAX_BATCHES];
-    static char buffer[FLOOR_BYTES];
+    static _Alignas(4096) char buffer[FLOOR_BYTES];
     uint64_t address;
     if (floor_address(pid, &address) != 0) {
         fprintf(stderr, "sample_bench: no 16 KiB readable mapping in process %d\n", pid);

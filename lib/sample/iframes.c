@@ -111,13 +111,11 @@ int pydbg__sample_iframes_prepare(pydbg__sampler *s, pydbg__thread_track *track)
 {
     if (track->chunk_length > track->chunk_capacity)
         track->chunk_length = 0;
-    if (pydbg__sample_needs_second_copy(&s->t->layout) && track->chunk_length > track->verify_capacity) {
-        unsigned char *grown = realloc(track->verify_copy, (size_t)track->chunk_length);
-        if (!grown)
-            return PYDBG_ENOMEM;
-        track->verify_copy = grown;
-        track->verify_capacity = (size_t)track->chunk_length;
-    }
+    if (pydbg__sample_needs_second_copy(&s->t->layout) &&
+        track->chunk_length > track->verify_capacity &&
+        pydbg__replace_page_aligned(&track->verify_copy, &track->verify_capacity,
+                                    (size_t)track->chunk_length) != PYDBG_OK)
+        return PYDBG_ENOMEM;
     return grow_outside(s, track, track->frame_count);
 }
 
@@ -205,11 +203,11 @@ static int read_chunk(pydbg__sampler *s, pydbg__thread_track *track, uint64_t ch
     if (length > MAX_CHUNK_READ)
         length = MAX_CHUNK_READ;
     if (length > track->chunk_capacity) {
-        unsigned char *grown = realloc(track->chunk_copy, (size_t)length);
-        if (!grown)
+        /* The chunk is read again right below: its last copy need not be kept. */
+        if (pydbg__replace_page_aligned(&track->chunk_copy, &track->chunk_capacity,
+                                        (size_t)length) != PYDBG_OK)
             return PYDBG_ENOMEM;
-        track->chunk_copy = grown;
-        track->chunk_capacity = (size_t)length;
+        track->chunk_length = 0; /* nothing of the last copy is left */
         pydbg__chain_check_buffers_moved(track);
     }
     rc = pydbg__read(s->t->reader, chunk, track->chunk_copy, (size_t)length);
@@ -261,12 +259,10 @@ static int load_older_chunk(pydbg__sampler *s, pydbg__thread_track *track)
     }
     older = &track->older[track->older_count];
     if (length > older->capacity) {
-        unsigned char *grown = realloc(older->copy, (size_t)length);
-        if (!grown)
+        if (pydbg__replace_page_aligned(&older->copy, &older->capacity, (size_t)length) !=
+            PYDBG_OK)
             return PYDBG_ENOMEM;
-        older->copy = grown;
         pydbg__chain_check_buffers_moved(track);
-        older->capacity = (size_t)length;
     }
     rc = pydbg__read(s->t->reader, base, older->copy, (size_t)length);
     if (rc != PYDBG_OK)

@@ -28,6 +28,22 @@ int pydbg__grow_array(void **items, size_t *capacity, size_t needed, size_t size
     return PYDBG_OK;
 }
 
+int pydbg__replace_page_aligned(unsigned char **buffer, size_t *capacity, size_t size)
+{
+    const size_t page = 4096;
+    unsigned char *fresh;
+    if (size > SIZE_MAX - page)
+        return PYDBG_ENOMEM;
+    size = (size + page - 1) / page * page; /* aligned_alloc wants a multiple */
+    fresh = aligned_alloc(page, size ? size : page);
+    if (!fresh)
+        return PYDBG_ENOMEM;
+    free(*buffer);
+    *buffer = fresh;
+    *capacity = size;
+    return PYDBG_OK;
+}
+
 int pydbg__buffer_reserve(pydbg__buffer *buf, size_t extra)
 {
     void *data = buf->data;
