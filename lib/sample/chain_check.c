@@ -34,6 +34,35 @@ static void set_mask(uint64_t mask[2], int32_t at)
     memcpy(mask, bytes, sizeof bytes);
 }
 
+static int window_is(const pydbg__check_window *w, uint64_t low, uint64_t high)
+{
+    return w->mask[0] == low && w->mask[1] == high;
+}
+
+/* A window that compares one word, in either half: which half, or -1. */
+static int lone_half(const pydbg__check_window *w)
+{
+    return window_is(w, UINT64_MAX, 0) ? 0 : window_is(w, 0, UINT64_MAX) ? 1 : -1;
+}
+
+static void choose_shape(pydbg__sampler *s)
+{
+    const pydbg__check_window *w = s->check_windows;
+    s->check_shape = PYDBG__CHECK_SHAPE_MASKED;
+    if (s->check_window_count == 2 && window_is(&w[0], UINT64_MAX, UINT64_MAX) &&
+        window_is(&w[1], UINT64_MAX, UINT64_MAX)) {
+        s->check_shape = PYDBG__CHECK_SHAPE_PAIRS;
+    } else if (s->check_window_count == 3 && lone_half(&w[0]) >= 0 &&
+               window_is(&w[1], UINT64_MAX, UINT64_MAX) && lone_half(&w[2]) >= 0) {
+        s->check_shape = PYDBG__CHECK_SHAPE_WORD_PAIR_WORD;
+        for (int k = 0; k < 2; k++) {
+            const pydbg__check_window *lone = &w[k * 2];
+            s->check_lone_half[k] = lone_half(lone);
+            s->check_lone_at[k] = lone->start + 8 * s->check_lone_half[k];
+        }
+    }
+}
+
 void pydbg__chain_check_setup(pydbg__sampler *s)
 {
     const pydbg__layout *l = &s->t->layout;
@@ -42,7 +71,7 @@ void pydbg__chain_check_setup(pydbg__sampler *s)
                         state_word(l)};
     int covered[4] = {0, 0, 0, 0};
     s->check_window_count = 0;
-    s->check_windows_full = 0;
+    s->check_shape = PYDBG__CHECK_SHAPE_MASKED;
     /* Smallest first: each window starts at the first word not yet covered
      * and takes the words of the header within its 16 bytes. */
     for (int i = 0; i < 4; i++)
@@ -62,8 +91,8 @@ void pydbg__chain_check_setup(pydbg__sampler *s)
             return;
         }
         if (start + 16 > span)
-            start = span - 16 >= 0 ? span - 16 : 0;
-        if (start + 16 > span) {
+            start -= 8; /* the word in the window's high half, so it is still a word */
+        if (start < 0 || start + 16 > span) {
             s->check_window_count = 0;
             return;
         }
@@ -84,10 +113,7 @@ void pydbg__chain_check_setup(pydbg__sampler *s)
                 set_mask(w->mask_top, at);
         }
     }
-    s->check_windows_full = 1;
-    for (int w = 0; w < s->check_window_count; w++)
-        if (s->check_windows[w].mask[0] != UINT64_MAX || s->check_windows[w].mask[1] != UINT64_MAX)
-            s->check_windows_full = 0;
+    choose_shape(s);
 }
 
 /* Room for `count` checks, each on a cache line of its own; what was kept is
@@ -178,15 +204,28 @@ int pydbg__chain_check_words(const pydbg__sampler *s, const pydbg__thread_track 
     v2 diff = {0, 0};
     if (track->check_epoch != track->buffer_epoch)
         return 0;
-    if (s->check_window_count == 2 && s->check_windows_full) {
+    if (s->check_shape == PYDBG__CHECK_SHAPE_PAIRS) {
         /* 3.12, 3.13: code and caller in one window, instruction and state in the
          * other, every byte of both compared: the fewest instructions per frame. */
         const int32_t s0 = win[0].start, s1 = win[1].start;
         for (size_t i = n; i-- > 0;)
             diff |= (load_v2(c[i].at + s0) ^ *(const v2_kept *)c[i].window[0]) |
                     (load_v2(c[i].at + s1) ^ *(const v2_kept *)c[i].window[1]);
+    } else if (s->check_shape == PYDBG__CHECK_SHAPE_WORD_PAIR_WORD) {
+        /* 3.11: code; caller and instruction; state. The lone words are loaded
+         * alone: a third fewer bytes of the fresh copy touched than by three
+         * masked windows, which the compare's time follows. */
+        const int32_t a0 = s->check_lone_at[0], a2 = s->check_lone_at[1], s1 = win[1].start;
+        const int h0 = s->check_lone_half[0], h2 = s->check_lone_half[1];
+        uint64_t words = 0;
+        for (size_t i = n; i-- > 0;) {
+            words |= (pydbg__load_u64(c[i].at, a0) ^ c[i].window[0][h0]) |
+                     (pydbg__load_u64(c[i].at, a2) ^ c[i].window[2][h2]);
+            diff |= load_v2(c[i].at + s1) ^ *(const v2_kept *)c[i].window[1];
+        }
+        diff[0] |= words;
     } else if (s->check_window_count == 3) {
-        /* 3.11, 3.14: code, caller with instruction, state. */
+        /* 3.14: three windows under their masks. */
         const int32_t s0 = win[0].start, s1 = win[1].start, s2 = win[2].start;
         const v2 m0 = load_v2(win[0].mask), m1 = load_v2(win[1].mask),
                  m2 = load_v2(win[2].mask);

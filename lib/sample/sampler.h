@@ -71,6 +71,11 @@ typedef struct pydbg__link_check {
 #define PYDBG__VERIFY_HEADER 1u      /* 3.11, 3.14: its second copy must match */
 #define PYDBG__VERIFY_INSTRUCTION 2u /* ... its instruction too (not the top frame) */
 
+/* The windows' shapes the fast check has a loop of its own for. */
+#define PYDBG__CHECK_SHAPE_MASKED 0 /* any: every window compared under its mask */
+#define PYDBG__CHECK_SHAPE_PAIRS 1  /* 3.12, 3.13: two windows of two words each */
+#define PYDBG__CHECK_SHAPE_WORD_PAIR_WORD 2 /* 3.11: a word, two words, a word */
+
 /* Where the fast check reads a frame header: 16 bytes at `start`, the bytes
  * that matter set in `mask`. */
 typedef struct pydbg__check_window {
@@ -160,7 +165,11 @@ typedef struct pydbg__sampler {
     size_t tstate_span, iframe_span; /* bytes read of a thread state and of a frame header */
     pydbg__check_window check_windows[PYDBG__CHECK_WINDOWS]; /* 3.11+ (chain_check.c) */
     int check_window_count;
-    int check_windows_full; /* every byte of every window is compared */
+    int check_shape; /* PYDBG__CHECK_SHAPE_*: which loop compares the windows */
+    /* PYDBG__CHECK_SHAPE_WORD_PAIR_WORD: where the lone words of windows 0 and 2
+     * are in a header, and which half of their windows keeps them. */
+    int32_t check_lone_at[2];
+    int check_lone_half[2];
     struct pydbg__sample_plan *plan; /* the scattered read being made (sampler.c) */
     /* 3.11+: the frames a walk meets outside the data stack (iframes.c). */
     uint64_t *outside_scratch;
