@@ -21,7 +21,9 @@
 /* Every this many samples, one cached code object is re-read to catch a
  * freed address reused by another code object. */
 #define REVALIDATE_EVERY 64u
-/* Every this many samples the thread list's head is checked for new threads. */
+/* Every this many samples the interpreter list's head is read, for new
+ * interpreters; and, where thread states have no `prev` (2.7), the thread
+ * list's head, for new threads. */
 #define LIST_CHECK_EVERY 16u
 /* A thread list that keeps changing is re-read this many times per sample. */
 #define LIST_ATTEMPTS 3
@@ -37,10 +39,15 @@ static int frame_model_is_iframe(const pydbg__target *t)
 
 static int32_t tstate_span(const pydbg__layout *l)
 {
-    const int32_t fields[] = {l->tstate.next,           l->tstate.interp,
-                              l->tstate.frame,          l->tstate.cframe,
-                              l->tstate.thread_id,      l->tstate.native_thread_id,
-                              l->tstate.datastack_chunk, l->tstate.datastack_top};
+    const int32_t fields[] = {l->tstate.prev,
+                              l->tstate.next,
+                              l->tstate.interp,
+                              l->tstate.frame,
+                              l->tstate.cframe,
+                              l->tstate.thread_id,
+                              l->tstate.native_thread_id,
+                              l->tstate.datastack_chunk,
+                              l->tstate.datastack_top};
     return pydbg__span(fields, sizeof fields / sizeof fields[0]);
 }
 
@@ -173,7 +180,7 @@ typedef struct pydbg__sample_plan {
     pydbg__read_piece pieces[MAX_PIECES];
     size_t count;
     int overflow;
-    int check_list; /* this sample re-reads the heads of the interpreter and thread lists */
+    int check_list; /* the interpreter list's head is read */
     /* Small pieces close together are read as one: the kernel's cost is per
      * piece far more than per byte. `merged` is what is actually read. */
     pydbg__read_piece merged[MAX_PIECES];
@@ -182,6 +189,7 @@ typedef struct pydbg__sample_plan {
         size_t first, last; /* range in pieces[] */
         size_t offset;      /* in the merge buffer; SIZE_MAX: read in place */
     } groups[MAX_PIECES];
+    int check_first_tstate; /* the thread list's head is read (2.7) */
     /* Where the fixed pieces landed. */
     uint64_t interp_head, first_tstate;
     unsigned char gil[32];
@@ -364,16 +372,17 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
     const pydbg__layout *l = &s->t->layout;
     p->count = 0;
     p->overflow = 0;
-    /* The list heads change only when threads or interpreters come and go;
-     * threads that go are also caught by their own thread state, so the heads
-     * are read only every LIST_CHECK_EVERY samples. */
+    /* The list heads change only when threads or interpreters come and go,
+     * and threads that come and go show in the thread states read anyway (see
+     * threads_unchanged), so the heads are read only every LIST_CHECK_EVERY
+     * samples; the thread list's only where thread states have no `prev`. */
     p->check_list = s->samples % LIST_CHECK_EVERY == 0 || s->refresh_due;
-    if (p->check_list) {
+    p->check_first_tstate =
+        p->check_list && l->tstate.prev < 0 && s->track_count && l->interp.tstate_head >= 0;
+    if (p->check_list)
         add_piece(p, interp_head_address(s), &p->interp_head, 8);
-        if (s->track_count && l->interp.tstate_head >= 0)
-            add_piece(p, s->tracks[0].interp + (uint64_t)l->interp.tstate_head,
-                      &p->first_tstate, 8);
-    }
+    if (p->check_first_tstate)
+        add_piece(p, s->tracks[0].interp + (uint64_t)l->interp.tstate_head, &p->first_tstate, 8);
     p->gil_length = 0;
     if (s->gil_address && (s->flags & (PYDBG_SAMPLER_GIL | PYDBG_SAMPLER_GIL_ONLY))) {
         p->gil_length = gil_read_length(s);
@@ -411,16 +420,23 @@ static int threads_unchanged(const pydbg__sampler *s, const plan *p)
     const pydbg__layout *l = &s->t->layout;
     if (s->track_count == 0)
         return 0;
-    if (p->check_list &&
-        (p->interp_head != s->tracks[0].interp || p->first_tstate != s->tracks[0].tstate))
+    if ((p->check_list && p->interp_head != s->tracks[0].interp) ||
+        (p->check_first_tstate && p->first_tstate != s->tracks[0].tstate))
         return 0;
+    /* A thread is linked in at the head of its interpreter's list (the old
+     * head's `prev` names it before the head does) and unlinked by pointing its
+     * neighbours' `next` and `prev` past it: every change of the list changes a
+     * word read here. */
     for (size_t i = 0; i < s->track_count; i++) {
-        uint64_t next = pydbg__load_u64(s->tracks[i].state, l->tstate.next);
-        uint64_t expected = i + 1 < s->track_count && s->tracks[i + 1].interp == s->tracks[i].interp
+        const pydbg__thread_track *track = &s->tracks[i];
+        uint64_t next = pydbg__load_u64(track->state, l->tstate.next);
+        uint64_t expected = i + 1 < s->track_count && s->tracks[i + 1].interp == track->interp
                                 ? s->tracks[i + 1].tstate
                                 : 0;
-        if (next != expected ||
-            pydbg__load_u64(s->tracks[i].state, l->tstate.interp) != s->tracks[i].interp)
+        uint64_t expected_prev =
+            i > 0 && s->tracks[i - 1].interp == track->interp ? s->tracks[i - 1].tstate : 0;
+        if (next != expected || pydbg__load_u64(track->state, l->tstate.interp) != track->interp ||
+            (l->tstate.prev >= 0 && pydbg__load_u64(track->state, l->tstate.prev) != expected_prev))
             return 0;
     }
     /* Threads of later interpreters are checked when the list is re-read. */

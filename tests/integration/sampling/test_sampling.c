@@ -10,6 +10,7 @@
  *    call must return quickly, every frame's code key must resolve to names and a line
  *    inside its function, and every non-torn stack of the recursion thread must be the
  *    chain recursion_main -> descend* [-> leaf]. The torn rate is printed.
+ * 3. A thread started between two samples is in the second (new_thread.py).
  *
  * Interpreters: PYDBG_TEST_PYTHONS (colon-separated) or every
  * /root/.pyenv/versions/[*]/bin/python and /usr/bin/python3.11. */
@@ -846,10 +847,80 @@ static void test_stress(void **state)
         fail_msg("%s stress: %d problems", py->label, errors);
 }
 
+/* ---- a new thread ------------------------------------------------------------------ */
+
+/* A thread started between two samples is in the second: it is linked in at the
+ * head of its interpreter's thread list, and the old head's `prev`, read with the
+ * thread states every sample, names it. 2.7's thread states have no `prev`: the
+ * list head is read every 16 samples there, so the thread shows within 17. */
+static void test_new_thread(void **state)
+{
+    const python *py = *state;
+    char base[PATH_MAX], ready[PATH_MAX + 8], go[PATH_MAX + 8], started[PATH_MAX + 8],
+        script[PATH_MAX];
+    pydbg_process *process = NULL;
+    pydbg_sampler *sampler = NULL;
+    const pydbg_sample *sample = NULL;
+    unsigned long long ident = 0;
+    int limit, seen_at = 0, fd;
+
+    snprintf(base, sizeof base, "%s/new_thread_%s", workdir, py->label);
+    snprintf(ready, sizeof ready, "%s.ready", base);
+    snprintf(go, sizeof go, "%s.go", base);
+    snprintf(started, sizeof started, "%s.started", base);
+    snprintf(script, sizeof script, "%s/new_thread.py", PYDBG_SAMPLING_DIR);
+    char *argv[] = {(char *)py->path, script, base, NULL};
+    pid_t pid = spawn(argv);
+    if (wait_for_file(ready, pid, GT_TIMEOUT_S) != 0) {
+        kill_and_reap(pid);
+        fail_msg("%s: new_thread.py did not start", py->label);
+    }
+    if (pydbg_process_attach(&process, pid, NULL) != PYDBG_OK) {
+        kill_and_reap(pid);
+        fail_msg("%s: attach: %s", py->label, pydbg_last_error());
+    }
+    if (pydbg_sampler_new(&sampler, process, NULL) != PYDBG_OK) {
+        pydbg_process_close(process);
+        kill_and_reap(pid);
+        fail_msg("%s: sampler: %s", py->label, pydbg_last_error());
+    }
+    /* Three samples (the first reads the list heads), so that the next one is
+     * not one that reads them again. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(pydbg_sampler_sample(sampler, &sample), PYDBG_OK);
+        assert_int_equal(pydbg_sample_thread_count(sample), 1);
+    }
+    fd = open(go, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    if (wait_for_file(started, pid, GT_TIMEOUT_S) == 0) {
+        char *text = read_file(started);
+        if (text)
+            ident = strtoull(text, NULL, 10);
+        free(text);
+    }
+    limit = strncmp(pydbg_process_python_version(process), "2.", 2) == 0 ? 17 : 1;
+    for (int i = 1; i <= limit && ident && !seen_at; i++) {
+        assert_int_equal(pydbg_sampler_sample(sampler, &sample), PYDBG_OK);
+        for (size_t t = 0; t < pydbg_sample_thread_count(sample); t++)
+            if (pydbg_sample_thread_ident(sample, t) == ident)
+                seen_at = i;
+    }
+    printf("    %s: the new thread is in sample %d after it started\n", py->label, seen_at);
+    pydbg_sampler_free(sampler);
+    pydbg_process_close(process);
+    kill_and_reap(pid);
+    if (!ident)
+        fail_msg("%s: the new thread did not say it started", py->label);
+    if (!seen_at)
+        fail_msg("%s: the new thread (ident %llu) is not in the %d sample(s) after it started",
+                 py->label, ident, limit);
+}
+
 int main(void)
 {
-    struct CMUnitTest tests[2 * MAX_PYTHONS];
-    char names[2 * MAX_PYTHONS][96];
+    struct CMUnitTest tests[3 * MAX_PYTHONS];
+    char names[3 * MAX_PYTHONS][96];
     size_t n = 0;
     signal(SIGPIPE, SIG_IGN);
     discover_pythons();
@@ -865,6 +936,11 @@ int main(void)
     for (size_t i = 0; i < python_count; i++) {
         snprintf(names[n], sizeof names[n], "stress_%s", pythons[i].label);
         tests[n] = (struct CMUnitTest){names[n], test_stress, NULL, NULL, &pythons[i]};
+        n++;
+    }
+    for (size_t i = 0; i < python_count; i++) {
+        snprintf(names[n], sizeof names[n], "new_thread_%s", pythons[i].label);
+        tests[n] = (struct CMUnitTest){names[n], test_new_thread, NULL, NULL, &pythons[i]};
         n++;
     }
     return _cmocka_run_group_tests("sampling", tests, n, start_known, stop_known);
