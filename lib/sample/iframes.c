@@ -54,6 +54,9 @@
 #define OUTSIDE_REREAD_EVERY 64u
 /* A thread the fast check accepted this many samples in a row is read as quiet. */
 #define QUIET_AFTER 2u
+/* The page in front of a chunk copy (see pydbg__thread_track.chunk_block); the
+ * copy itself starts on a page (see pydbg__replace_page_aligned). */
+#define LANDING_PAGE 4096u
 
 static int cframe_model(const pydbg__layout *l)
 {
@@ -65,7 +68,7 @@ static int cframe_model(const pydbg__layout *l)
 
 void pydbg__sample_iframes_release(pydbg__thread_track *track)
 {
-    free(track->chunk_copy);
+    free(track->chunk_block);
     free(track->verify_copy);
     for (size_t i = 0; i < track->older_capacity; i++)
         free(track->older[i].copy);
@@ -121,6 +124,22 @@ int pydbg__sample_iframes_prepare(pydbg__sampler *s, pydbg__thread_track *track)
 
 /* ---- the pieces read --------------------------------------------------------------- */
 
+/* Whether the plan reads any frame outside the data stack for this thread. */
+static int any_outside_fresh(const pydbg__thread_track *track, int reread_shims)
+{
+    for (size_t j = 0; j < track->frame_count; j++)
+        if (!track->outside_shim[j] || reread_shims)
+            return 1;
+    return 0;
+}
+
+void pydbg__sample_iframes_landed(const pydbg__sampler *s, pydbg__thread_track *track)
+{
+    if (track->state_landed)
+        memcpy(track->state, track->state_landed, s->tstate_span);
+    track->state_landed = NULL;
+}
+
 void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
                                  pydbg__add_piece_fn add, void *plan)
 {
@@ -132,9 +151,17 @@ void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
      * moved (chain_unchanged); if something did, the thread is read again in
      * full (sampler.c), costing one more call. */
     track->quiet_read = track->check_count > 0 && track->unchanged_run >= QUIET_AFTER;
-    if (track->quiet_read)
-        add(plan, track->tstate, track->state, s->tstate_span);
-    else if (cframe_model(l)) {
+    track->state_landed = NULL;
+    if (track->quiet_read) {
+        /* Right before the chunk's copy when nothing is read between them. */
+        unsigned char *at = track->state;
+        if (track->chunk_copy && track->chunk && track->chunk_length && track->older_count == 0 &&
+            !any_outside_fresh(track, reread_shims) && s->tstate_span <= LANDING_PAGE)
+            at = track->chunk_copy - s->tstate_span;
+        if (at != track->state)
+            track->state_landed = at;
+        add(plan, track->tstate, at, s->tstate_span);
+    } else if (cframe_model(l)) {
         if (track->cframe)
             add(plan, track->cframe + (uint64_t)l->cframe.current_frame, &track->cframe_frame,
                 8);
@@ -204,9 +231,12 @@ static int read_chunk(pydbg__sampler *s, pydbg__thread_track *track, uint64_t ch
         length = MAX_CHUNK_READ;
     if (length > track->chunk_capacity) {
         /* The chunk is read again right below: its last copy need not be kept. */
-        if (pydbg__replace_page_aligned(&track->chunk_copy, &track->chunk_capacity,
-                                        (size_t)length) != PYDBG_OK)
+        size_t capacity = 0;
+        if (pydbg__replace_page_aligned(&track->chunk_block, &capacity,
+                                        (size_t)length + LANDING_PAGE) != PYDBG_OK)
             return PYDBG_ENOMEM;
+        track->chunk_copy = track->chunk_block + LANDING_PAGE;
+        track->chunk_capacity = capacity - LANDING_PAGE;
         track->chunk_length = 0; /* nothing of the last copy is left */
         pydbg__chain_check_buffers_moved(track);
     }

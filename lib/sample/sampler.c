@@ -966,6 +966,9 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
         rc = pydbg__read_many(s->t->reader, p->merged, p->merged_count);
         if (rc == PYDBG_OK)
             scatter(p);
+        if (frame_model_is_iframe(s->t))
+            for (size_t i = 0; i < s->track_count; i++)
+                pydbg__sample_iframes_landed(s, &s->tracks[i]);
     }
     if (rc == PYDBG_EEXITED || rc == PYDBG_ENOMEM) {
         free(ranges.items);

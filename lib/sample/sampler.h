@@ -106,8 +106,13 @@ typedef struct pydbg__thread_track {
     unsigned char state[512];
     unsigned char state_after[512]; /* 3.13+: read again after the stack */
     uint64_t chunk, chunk_length;   /* 3.11+: the chunk region read */
-    unsigned char *chunk_copy;
+    unsigned char *chunk_copy;      /* one page into chunk_block */
     size_t chunk_capacity;
+    /* chunk_copy's allocation, a page longer in front: a quiet read lands the
+     * thread state at the end of that page, right before the chunk, so that the
+     * two take one local iovec (pydbg__sample_iframes_landed copies it out). */
+    unsigned char *chunk_block;
+    const unsigned char *state_landed; /* where this sample's thread state landed, or NULL */
     /* 3.11, 3.14: the chunk region read a second time, right after the first, to
      * see that the callers in it held still (versions without a calling state
      * in their frames, see pydbg__layout.iframe_state). */
@@ -233,6 +238,10 @@ int pydbg__sample_iframes(pydbg__sampler *s, pydbg__thread_track *track,
 typedef int (*pydbg__add_piece_fn)(void *plan, uint64_t address, void *buffer, size_t length);
 void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
                                  pydbg__add_piece_fn add, void *plan);
+
+/* 3.11+: after the read, puts the thread state where the rest of the sample
+ * looks for it (track->state) if it landed elsewhere (see chunk_block). */
+void pydbg__sample_iframes_landed(const pydbg__sampler *s, pydbg__thread_track *track);
 
 /* 3.11+: whether the stack read held still while it was copied (the first
  * reading of a sample; a thread that did not is read again on its own). */
