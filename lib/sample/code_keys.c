@@ -147,35 +147,48 @@ int pydbg__code_keys_resolve(pydbg__code_keys *keys, pydbg__target *t, uint64_t 
     return PYDBG_OK;
 }
 
-int pydbg__code_keys_revalidate_one(pydbg__code_keys *keys, pydbg__target *t)
+pydbg__code_key *pydbg__code_keys_next_to_revalidate(pydbg__code_keys *keys)
 {
     pydbg__code_key *entry;
-    pydbg__code_key *fresh;
-    int rc;
     if (keys->count == 0)
-        return PYDBG_OK;
+        return NULL;
     keys->revalidate_cursor = (keys->revalidate_cursor + 1) % keys->count;
     entry = keys->by_key[keys->revalidate_cursor];
+    return *probe(keys, entry->address) == entry ? entry : NULL; /* NULL: already retired */
+}
+
+int pydbg__code_keys_revalidate(pydbg__code_keys *keys, pydbg__target *t, pydbg__code_key *entry,
+                                const unsigned char *header_bytes)
+{
+    const pydbg__code_info *info;
+    pydbg__code_key **slot;
+    int rc;
     if (*probe(keys, entry->address) != entry)
-        return PYDBG_OK; /* already retired */
-    rc = pydbg__code_keys_resolve(keys, t, entry->address, &fresh);
+        return PYDBG_OK; /* retired since it was chosen */
+    rc = pydbg__code_lookup_read(t, entry->address, header_bytes, &info);
     if (rc == PYDBG_EEXITED || rc == PYDBG_ENOMEM)
         return rc;
-    if (rc != PYDBG_OK) {
-        /* Freed and not a code object any more: forget the address. */
-        pydbg__code_key **slot = probe(keys, entry->address);
-        if (*slot == entry) {
-            keys->generation++;
-            /* Re-insert the following cluster so probing stays correct. */
-            size_t i = (size_t)(slot - keys->slots);
-            *slot = NULL;
-            keys->slot_used--;
-            for (i = (i + 1) & (keys->slot_count - 1); keys->slots[i];
-                 i = (i + 1) & (keys->slot_count - 1)) {
-                pydbg__code_key *moved = keys->slots[i];
-                keys->slots[i] = NULL;
-                *probe(keys, moved->address) = moved;
-            }
+    if (rc == PYDBG_OK) {
+        pydbg__code_key *fresh;
+        if (same_object(entry, info))
+            return PYDBG_OK;
+        /* Another code object now: a new key for the address. */
+        rc = pydbg__code_keys_resolve(keys, t, entry->address, &fresh);
+        return rc == PYDBG_EEXITED || rc == PYDBG_ENOMEM ? rc : PYDBG_OK;
+    }
+    /* Freed and not a code object any more: forget the address. */
+    slot = probe(keys, entry->address);
+    if (*slot == entry) {
+        keys->generation++;
+        /* Re-insert the following cluster so probing stays correct. */
+        size_t i = (size_t)(slot - keys->slots);
+        *slot = NULL;
+        keys->slot_used--;
+        for (i = (i + 1) & (keys->slot_count - 1); keys->slots[i];
+             i = (i + 1) & (keys->slot_count - 1)) {
+            pydbg__code_key *moved = keys->slots[i];
+            keys->slots[i] = NULL;
+            *probe(keys, moved->address) = moved;
         }
     }
     return PYDBG_OK;

@@ -53,9 +53,14 @@ pydbg__code_key *pydbg__code_keys_find(pydbg__code_keys *keys, uint64_t address)
 int pydbg__code_keys_resolve(pydbg__code_keys *keys, pydbg__target *t, uint64_t address,
                              pydbg__code_key **out);
 
-/* Re-reads one cached entry (round robin) and retires it if its address now
- * holds another code object. Returns a read error only for a gone process. */
-int pydbg__code_keys_revalidate_one(pydbg__code_keys *keys, pydbg__target *t);
+/* Revalidation, one cached entry at a time (round robin): the next entry to
+ * check (NULL: none), then the check, which retires the entry if its address
+ * now holds another code object. `header_bytes`: the entry's code header,
+ * pydbg__code_header_span() bytes read beforehand, or NULL to read it here.
+ * Returns an error only for a gone process or no memory. */
+pydbg__code_key *pydbg__code_keys_next_to_revalidate(pydbg__code_keys *keys);
+int pydbg__code_keys_revalidate(pydbg__code_keys *keys, pydbg__target *t, pydbg__code_key *entry,
+                                const unsigned char *header_bytes);
 
 /* The line of byte offset `offset` in the code (memoised). */
 int pydbg__code_key_line(const pydbg__target *t, pydbg__code_key *code, int offset);

@@ -19,7 +19,8 @@
 /* Pieces of one scattered read, at most. */
 #define MAX_PIECES 4096u
 /* Every this many samples, one cached code object is re-read to catch a
- * freed address reused by another code object. */
+ * freed address reused by another code object: its header as one more piece
+ * of the sample's read (a system call of its own cost 1-2 % of a warm sample). */
 #define REVALIDATE_EVERY 64u
 /* Where thread states have no `prev` (2.7), the heads of the interpreter and
  * thread lists are read every this many samples, for new threads; elsewhere new
@@ -194,6 +195,7 @@ typedef struct pydbg__sample_plan {
         size_t offset;      /* in the merge buffer; SIZE_MAX: read in place */
     } groups[MAX_PIECES];
     int check_first_tstate; /* the thread list's head is read (2.7) */
+    int revalidating;       /* the last piece is the header of s->revalidate_entry */
     /* Where the fixed pieces landed. */
     uint64_t interp_head, first_tstate;
     unsigned char gil[32];
@@ -413,6 +415,12 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
             add_top_back_after(s, p, &s->tracks[i]);
         }
     }
+    /* Last: nothing of the stacks' before-and-after order comes after it. */
+    p->revalidating = s->revalidate_entry && !s->revalidate_apart &&
+                      pydbg__code_header_span(s->t) > 0;
+    if (p->revalidating)
+        add_piece(p, s->revalidate_entry->address, s->revalidate_header,
+                  pydbg__code_header_span(s->t));
     return p->overflow ? PYDBG_ELIMIT : PYDBG_OK;
 }
 
@@ -966,9 +974,20 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
         rc = coalesce(s, p);
     if (rc == PYDBG_OK) {
         rc = pydbg__read_many(s->t->reader, p->merged, p->merged_count);
+        if (rc == PYDBG_EREAD && p->revalidating) {
+            /* Perhaps only the code object is gone: the rest again without it;
+             * the code object is checked on its own after the sample. */
+            p->count--;
+            p->revalidating = 0;
+            s->revalidate_apart = 1;
+            rc = coalesce(s, p);
+            if (rc == PYDBG_OK)
+                rc = pydbg__read_many(s->t->reader, p->merged, p->merged_count);
+        }
         if (rc == PYDBG_OK)
             scatter(p);
-        if (frame_model_is_iframe(s->t))
+        s->revalidate_landed = rc == PYDBG_OK && p->revalidating;
+        if (rc == PYDBG_OK && frame_model_is_iframe(s->t))
             for (size_t i = 0; i < s->track_count; i++)
                 pydbg__sample_iframes_landed(s, &s->tracks[i]);
     }
@@ -1096,6 +1115,11 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
 int pydbg__sampler_sample(pydbg__sampler *s)
 {
     int list_changed = 0, rc;
+    s->revalidate_entry = (s->samples + 1) % REVALIDATE_EVERY == 0
+                              ? pydbg__code_keys_next_to_revalidate(&s->keys)
+                              : NULL;
+    s->revalidate_landed = 0;
+    s->revalidate_apart = 0;
     if (s->flags & PYDBG_SAMPLER_PAUSE) {
         rc = pydbg__target_pause(s->t);
         if (rc != PYDBG_OK)
@@ -1140,9 +1164,11 @@ done:
     }
     if (rc == PYDBG_OK) {
         s->samples++;
-        if (s->samples % REVALIDATE_EVERY == 0)
-            rc = pydbg__code_keys_revalidate_one(&s->keys, s->t);
+        if (s->revalidate_entry)
+            rc = pydbg__code_keys_revalidate(&s->keys, s->t, s->revalidate_entry,
+                                             s->revalidate_landed ? s->revalidate_header : NULL);
     }
+    s->revalidate_entry = NULL;
     return rc;
 }
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "sample/code_keys.h"
+#include "walk/code_cache.h"
 #include "walk/target.h"
 
 typedef struct pydbg__sampled_frame {
@@ -209,6 +210,12 @@ typedef struct pydbg__sampler {
     size_t frame_buffer_capacity;
 
     int refresh_due; /* re-read the thread list before the next sample */
+    /* The cached code object this sample checks again (see REVALIDATE_EVERY in
+     * sampler.c): its header is read with the sample's own read when it can be. */
+    pydbg__code_key *revalidate_entry;
+    int revalidate_landed; /* its header is in revalidate_header */
+    int revalidate_apart;  /* not with the sample's read: it failed with it */
+    unsigned char revalidate_header[PYDBG__CODE_HEADER_MAX];
     pydbg__arena names; /* the tracks' names, replaced when the list is read */
     uint64_t samples, torn, thread_samples;
     pydbg__error error;

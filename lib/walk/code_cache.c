@@ -157,22 +157,28 @@ struct code_header {
     int64_t frame_bytes;
 };
 
-static int read_header(pydbg__target *t, uint64_t address, struct code_header *h)
+static int32_t header_span(const pydbg__layout *l)
 {
-    const pydbg__layout *l = &t->layout;
     const int32_t fields[] = {l->object.ob_type,       l->object.ob_size,
                               l->code.co_name,         l->code.co_qualname,
                               l->code.co_filename,     l->code.co_linetable,
                               l->code.co_code,         l->code.co_firstlineno,
                               l->code_frame.co_nlocalsplus, l->code_frame.co_stacksize};
-    unsigned char local[512];
-    int32_t span = pydbg__span(fields, sizeof fields / sizeof fields[0]);
-    int rc;
-    if (span > (int32_t)sizeof local)
-        return pydbg__fail(&t->error, PYDBG_ECORRUPT, "code object layout too large");
-    rc = pydbg__target_read(t, address, local, (size_t)span, "code object");
-    if (rc != PYDBG_OK)
-        return rc;
+    return pydbg__span(fields, sizeof fields / sizeof fields[0]);
+}
+
+size_t pydbg__code_header_span(const pydbg__target *t)
+{
+    int32_t span = header_span(&t->layout);
+    return span > 0 && (size_t)span <= PYDBG__CODE_HEADER_MAX ? (size_t)span : 0;
+}
+
+/* The header of the code object at `address` from `local`, its first
+ * pydbg__code_header_span() bytes. */
+static int parse_header(pydbg__target *t, uint64_t address, const unsigned char *local,
+                        struct code_header *h)
+{
+    const pydbg__layout *l = &t->layout;
     h->type = pydbg__load_u64(local, l->object.ob_type);
     if (h->type != t->types.code)
         return pydbg__fail(&t->error, PYDBG_ECORRUPT, "object at 0x%llx is not a code object",
@@ -193,6 +199,19 @@ static int read_header(pydbg__target *t, uint64_t address, struct code_header *h
             h->frame_bytes = (int64_t)l->iframe.localsplus / 8 * 8 + ((int64_t)locals + stack) * 8;
     }
     return PYDBG_OK;
+}
+
+static int read_header(pydbg__target *t, uint64_t address, struct code_header *h)
+{
+    unsigned char local[PYDBG__CODE_HEADER_MAX];
+    size_t span = pydbg__code_header_span(t);
+    int rc;
+    if (span == 0)
+        return pydbg__fail(&t->error, PYDBG_ECORRUPT, "code object layout too large");
+    rc = pydbg__target_read(t, address, local, span, "code object");
+    if (rc != PYDBG_OK)
+        return rc;
+    return parse_header(t, address, local, h);
 }
 
 static int same_identity(const pydbg__code_info *info, const struct code_header *h)
@@ -249,10 +268,17 @@ static int decode(pydbg__target *t, uint64_t address, const struct code_header *
 
 int pydbg__code_lookup(pydbg__target *t, uint64_t address, const pydbg__code_info **out)
 {
+    return pydbg__code_lookup_read(t, address, NULL, out);
+}
+
+int pydbg__code_lookup_read(pydbg__target *t, uint64_t address, const unsigned char *header_bytes,
+                            const pydbg__code_info **out)
+{
     pydbg__code_cache *cache = t->codes;
     struct code_header header;
     pydbg__code_info **slot, *info;
-    int rc = read_header(t, address, &header);
+    int rc = header_bytes ? parse_header(t, address, header_bytes, &header)
+                          : read_header(t, address, &header);
     if (rc != PYDBG_OK)
         return rc;
     slot = find_slot(cache, address);

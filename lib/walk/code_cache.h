@@ -41,6 +41,15 @@ void pydbg__code_cache_maintain(pydbg__code_cache *cache);
  * Errors: PYDBG_ECORRUPT (not a code object), read errors, PYDBG_ENOMEM. */
 int pydbg__code_lookup(pydbg__target *t, uint64_t address, const pydbg__code_info **out);
 
+/* The bytes of a code object's header that a lookup reads (0: a layout whose
+ * header is larger than PYDBG__CODE_HEADER_MAX), and a lookup from those bytes
+ * read beforehand (by a caller that reads them along with other memory), or
+ * read here when `header_bytes` is NULL. */
+#define PYDBG__CODE_HEADER_MAX 512u
+size_t pydbg__code_header_span(const pydbg__target *t);
+int pydbg__code_lookup_read(pydbg__target *t, uint64_t address, const unsigned char *header_bytes,
+                            const pydbg__code_info **out);
+
 /* The source position of the instruction at byte offset `offset` (negative:
  * not started yet, which CPython reports as the first line). */
 void pydbg__code_position(const pydbg__target *t, const pydbg__code_info *code, int offset,

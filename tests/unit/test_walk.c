@@ -8,7 +8,8 @@
  * own layout at a fixed address, and patched to be broken in every way a torn
  * read can break them: loops, non-code objects, NULLs, instruction pointers
  * outside the code, unreadable links, chains deeper than the bound, and a code
- * object whose address is reused by another one between two walks. */
+ * object whose address is reused by another one between two walks (for the
+ * walker's code cache and for the sampler's code keys). */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,8 @@
 #include <cmocka.h>
 
 #include "dump_image.h"
+#include "mem/reader.h"
+#include "sample/code_keys.h"
 #include "walk/code_cache.h"
 #include "walk/stack.h"
 #include "walk/thread_names.h"
@@ -476,6 +479,76 @@ static void test_code_address_reuse(void **state)
     }
 }
 
+/* The sampler's code keys (sample/code_keys.h) revalidated one at a time, with
+ * the header read by the revalidation or handed to it (read with a sample): an
+ * unchanged code object keeps its key; another one at its address gets a new key
+ * with its own names; garbage there retires the key. Each change bumps the keys'
+ * generation, which throws away what was memoised by code address. */
+static void revalidate_with(fixture *x, pydbg__code_keys *keys, pydbg__code_key *entry,
+                            int handed)
+{
+    unsigned char header[PYDBG__CODE_HEADER_MAX];
+    size_t span = pydbg__code_header_span(x->t);
+    assert_true(span > 0);
+    if (handed)
+        assert_int_equal(pydbg__read(x->t->reader, entry->address, header, span), PYDBG_OK);
+    assert_int_equal(pydbg__code_keys_revalidate(keys, x->t, entry, handed ? header : NULL),
+                     PYDBG_OK);
+}
+
+static void test_code_keys_revalidate(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < image_count; i++) {
+        for (int handed = 0; handed < 2; handed++) {
+            fixture x;
+            pydbg__code_keys keys;
+            pydbg__code_key *alpha, *now;
+            unsigned char beta_bytes[1024], zeros[256] = {0};
+            size_t beta_size = sizeof beta_bytes;
+            uint64_t generation;
+            open_fixture(&x, &images[i]);
+            CONTEXT(&x);
+            reset_target(&x);
+            assert_int_equal(pydbg__code_keys_init(&keys), PYDBG_OK);
+            assert_int_equal(pydbg__code_keys_resolve(&keys, x.t, x.alpha.address, &alpha),
+                             PYDBG_OK);
+            assert_string_equal(alpha->function, "alpha_function");
+            generation = keys.generation;
+
+            /* Unchanged: the same key. */
+            assert_ptr_equal(pydbg__code_keys_next_to_revalidate(&keys), alpha);
+            revalidate_with(&x, &keys, alpha, handed);
+            assert_ptr_equal(pydbg__code_keys_find(&keys, x.alpha.address), alpha);
+            assert_int_equal(keys.generation, generation);
+
+            /* Another code object at the address: a new key, its names. */
+            while (beta_size > 0 &&
+                   dump_image_bytes(x.image, x.beta.address, beta_bytes, beta_size))
+                beta_size -= 64;
+            assert_true(beta_size >= 256);
+            dump_patch(x.t, x.alpha.address, beta_bytes, beta_size);
+            revalidate_with(&x, &keys, alpha, handed);
+            now = pydbg__code_keys_find(&keys, x.alpha.address);
+            assert_non_null(now);
+            assert_ptr_not_equal(now, alpha);
+            assert_string_equal(now->function, "beta_function_with_a_longer_name");
+            assert_string_equal(alpha->function, "alpha_function"); /* old keys still name */
+            assert_true(keys.generation > generation);
+            generation = keys.generation;
+
+            /* Garbage at the address: no key for it any more. */
+            dump_patch(x.t, x.alpha.address, zeros, sizeof zeros);
+            revalidate_with(&x, &keys, now, handed);
+            assert_null(pydbg__code_keys_find(&keys, x.alpha.address));
+            assert_true(keys.generation > generation);
+
+            pydbg__code_keys_free(&keys);
+            close_fixture(&x);
+        }
+    }
+}
+
 /* ---- a real thread image ---------------------------------------------------------------- */
 
 #define ROOTS_BASE 0x200000000ull /* 2.7, 3.6: the root variables, synthesised */
@@ -623,7 +696,8 @@ int main(void)
         cmocka_unit_test(test_sound_chain),   cmocka_unit_test(test_lines),
         cmocka_unit_test(test_loops),         cmocka_unit_test(test_broken_frames),
         cmocka_unit_test(test_depth_bound),   cmocka_unit_test(test_shim_frames),
-        cmocka_unit_test(test_code_address_reuse), cmocka_unit_test(test_real_threads),
+        cmocka_unit_test(test_code_address_reuse), cmocka_unit_test(test_code_keys_revalidate),
+        cmocka_unit_test(test_real_threads),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
