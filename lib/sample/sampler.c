@@ -30,6 +30,9 @@
  * 1/16 of one is 1 % of a warm 3.12 sample). */
 #define LIST_CHECK_EVERY 16u
 #define INTERP_CHECK_EVERY 64u
+_Static_assert((LIST_CHECK_EVERY & (LIST_CHECK_EVERY - 1)) == 0 &&
+                   (INTERP_CHECK_EVERY & (INTERP_CHECK_EVERY - 1)) == 0,
+               "list check periods are powers of two (build_plan masks)");
 /* A thread list that keeps changing is re-read this many times per sample. */
 #define LIST_ATTEMPTS 3
 /* Pieces up to this size, this close together, are merged into one read. */
@@ -379,8 +382,8 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
     p->count = 0;
     p->overflow = 0;
     /* The list heads change only when threads or interpreters come and go. */
-    const unsigned list_every = l->tstate.prev < 0 ? LIST_CHECK_EVERY : INTERP_CHECK_EVERY;
-    p->check_list = s->samples % list_every == 0 || s->refresh_due;
+    const uint64_t list_every = l->tstate.prev < 0 ? LIST_CHECK_EVERY : INTERP_CHECK_EVERY;
+    p->check_list = (s->samples & (list_every - 1)) == 0 || s->refresh_due; /* no division */
     p->check_first_tstate =
         p->check_list && l->tstate.prev < 0 && s->track_count && l->interp.tstate_head >= 0;
     if (p->check_list)
