@@ -150,6 +150,29 @@ func Attach(pid int, options *AttachOptions) (*Process, error) {
 	return p, nil
 }
 
+// OpenCore opens a core file of a Python process: its stacks as the core recorded them
+// (no pausing, no sampling). executablePath is where the process's main executable is
+// now when it is not at the path the core records, or "" for that path.
+func OpenCore(corePath, executablePath string) (*Process, error) {
+	core := C.CString(corePath)
+	defer C.free(unsafe.Pointer(core))
+	var executable *C.char
+	if executablePath != "" {
+		executable = C.CString(executablePath)
+		defer C.free(unsafe.Pointer(executable))
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var handle *C.pydbg_process
+	rc := C.pydbg_process_open_core(&handle, core, executable, nil)
+	if rc != C.PYDBG_OK || handle == nil {
+		return nil, &Error{Code: Code(rc), Message: C.GoString(C.pydbg_last_error())}
+	}
+	p := &Process{handle: handle}
+	runtime.SetFinalizer(p, (*Process).Close)
+	return p, nil
+}
+
 // Close detaches; the target is resumed if this handle paused it. Closing twice is harmless.
 // Samplers of the process keep the C handle open until they are closed themselves; the
 // Process is unusable from now on.

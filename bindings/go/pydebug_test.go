@@ -85,3 +85,26 @@ func TestAttachNonPython(t *testing.T) {
 		t.Fatalf("got %v, want ENOTPYTHON", err)
 	}
 }
+
+// The core file itself is checked in tests/consumers (dump_stacks --core); here, files
+// that are not one.
+func TestOpenCoreErrors(t *testing.T) {
+	if p, err := OpenCore("/nonexistent/core", ""); err == nil || !errors.Is(err, ENOTFOUND) {
+		if p != nil {
+			p.Close()
+		}
+		t.Fatalf("missing core: got %v, want ENOTFOUND", err)
+	}
+	garbage := filepath.Join(t.TempDir(), "garbage")
+	if err := os.WriteFile(garbage, []byte("not an ELF core file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := OpenCore(garbage, "")
+	var e *Error
+	if err == nil || !errors.Is(err, EFORMAT) || !errors.As(err, &e) || e.Message == "" {
+		if p != nil {
+			p.Close()
+		}
+		t.Fatalf("garbage: got %v, want EFORMAT with a message", err)
+	}
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Prints every thread's Python stack of a running process, from Python, with ctypes.
+"""Prints every thread's Python stack of a running process, or of a core file of one,
+from Python, with ctypes.
 
-    usage: dump_stacks.py PID
+    usage: dump_stacks.py PID | --core CORE
 
 The ctypes twin of examples/dump_stacks.c; see pydebug_ctypes.py for how the library is
 found (LD_LIBRARY_PATH, the loader cache, or $PYDEBUG_LIBRARY).
@@ -12,11 +13,15 @@ import pydebug_ctypes as pydebug
 
 
 def main(argv):
-    if len(argv) != 2:
-        sys.stderr.write("usage: %s PID\n" % argv[0])
+    if len(argv) == 3 and argv[1] == "--core":
+        open_process = lambda: pydebug.Process.open_core(argv[2])
+    elif len(argv) == 2 and argv[1].isdigit():
+        open_process = lambda: pydebug.Process.attach(int(argv[1]))
+    else:
+        sys.stderr.write("usage: %s PID | --core CORE\n" % argv[0])
         return 2
     try:
-        with pydebug.Process.attach(int(argv[1])) as process:
+        with open_process() as process:
             threads = process.stacks()
             print("libpydebug %s" % pydebug.version())
             print("Python %s" % process.python_version)

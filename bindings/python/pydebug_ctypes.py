@@ -148,6 +148,7 @@ _SIGNATURES = [
     ("pydbg_strerror", _s, [_i]),
     ("pydbg_last_error", _s, []),
     ("pydbg_process_attach", _i, [ctypes.POINTER(_p), _i, ctypes.POINTER(_AttachOptions)]),
+    ("pydbg_process_open_core", _i, [ctypes.POINTER(_p), _s, _s, ctypes.POINTER(_AttachOptions)]),
     ("pydbg_process_close", None, [_p]),
     ("pydbg_process_pause", _i, [_p]),
     ("pydbg_process_resume", _i, [_p]),
@@ -395,6 +396,20 @@ class Process:
         rc = lib.pydbg_process_attach(ctypes.byref(handle), pid, ctypes.byref(options))
         if rc != 0:
             # No handle: the reason is in this thread's last error.
+            raise PydebugError(rc, _text(lib.pydbg_last_error()))
+        return cls(handle)
+
+    @classmethod
+    def open_core(cls, core_path, executable_path=None):
+        """A process as a core file recorded it (read-only: no pausing, no sampling of a
+        live target). executable_path: where the main executable is now, when not at the
+        path the core records. Paths are str or bytes (file system encoding)."""
+        lib = load()
+        handle = _p()
+        rc = lib.pydbg_process_open_core(ctypes.byref(handle), os.fsencode(core_path),
+                                         None if executable_path is None
+                                         else os.fsencode(executable_path), None)
+        if rc != 0:
             raise PydebugError(rc, _text(lib.pydbg_last_error()))
         return cls(handle)
 

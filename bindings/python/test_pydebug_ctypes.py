@@ -143,6 +143,19 @@ class TestAttach(unittest.TestCase):
             child.kill()
             child.wait()
 
+    def test_core_errors(self):
+        # The core file itself is checked in tests/consumers (dump_stacks.py --core).
+        with self.assertRaises(pydebug.PydebugError) as caught:
+            pydebug.Process.open_core("/nonexistent/core")
+        self.assertEqual(caught.exception.code, pydebug.ENOTFOUND)
+        with tempfile.NamedTemporaryFile() as garbage:
+            garbage.write(b"not an ELF core file\n" * 100)
+            garbage.flush()
+            with self.assertRaises(pydebug.PydebugError) as caught:
+                pydebug.Process.open_core(garbage.name)
+            self.assertEqual(caught.exception.code, pydebug.EFORMAT)
+            self.assertTrue(caught.exception.message)
+
     def test_own_stack(self):
         # This interpreter attached to itself: the thread running this test must show the
         # very functions Python says it is running, below the binding's own stacks().

@@ -14,7 +14,9 @@ only (never the build tree), starts a Python process (tests/consumers/target.py,
 --target-python) that records what its own interpreter says about its threads, runs the
 program on its PID and compares: every thread the target reports, by its
 threading.get_ident() value, with its name and its function names and lines, innermost
-first. All programs print the same format:
+first. The bindings' example programs are also run on a core file of the target (gdb's
+gcore; `PROGRAM --core CORE`), made while it blocked and read after it is gone, and
+compared the same way. All programs print the same format:
 
     libpydebug 1.0.0
     Python 3.11.7
@@ -140,9 +142,10 @@ def check_install(args):
 class Target:
     """A target.py process; a context manager that always kills it."""
 
-    def __init__(self, python, work):
+    def __init__(self, python, work, env=None):
         self.python = python
         self.truth_path = work / 'truth.json'
+        self.env = env
         self.proc = None
         self.truth = None
 
@@ -150,7 +153,7 @@ class Target:
         if self.truth_path.exists():
             self.truth_path.unlink()
         self.proc = subprocess.Popen([self.python, str(HERE / 'target.py'),
-                                      str(self.truth_path), '--lifetime', '300'])
+                                      str(self.truth_path), '--lifetime', '300'], env=self.env)
         deadline = time.time() + 60
         while not self.truth_path.exists():
             if self.proc.poll() is not None:
@@ -302,6 +305,39 @@ def check_cmake(args):
                        label='CMake consumer (pydebug::pydebug_static)')
 
 
+def core_and_compare(args, command, env=None, label='consumer'):
+    """The same program on a core file of the target (gdb's gcore, while the target is
+    blocked; the target is gone before the program runs): what it prints must match what
+    the target recorded of itself."""
+    # glibc reserves 64 MiB per malloc arena and thread, and gcore dumps the reservations:
+    # one arena keeps the core small.
+    target_env = dict(os.environ, MALLOC_ARENA_MAX='1')
+    with Target(args.target_python, args.work, env=target_env) as target:
+        pid = target.proc.pid
+        prefix = args.work / 'core'
+        try:
+            made = subprocess.run(['gcore', '-o', str(prefix), str(pid)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  universal_newlines=True, timeout=120)
+        except OSError as e:
+            raise Failure('gcore: %s (run .ci/install-deps, which installs gdb)' % e)
+        core = pathlib.Path('%s.%d' % (prefix, pid))
+        if made.returncode != 0 or not core.exists():
+            raise Failure('gcore failed (%d): %s' % (made.returncode, made.stdout[-300:]))
+        truth = target.truth
+    try:
+        output = run(command + ['--core', str(core)], env=env)
+    finally:
+        core.unlink()
+    problems = compare(output, truth, args.expect_version)
+    if problems:
+        log(output)
+        raise Failure('%s on a core file disagrees with the target:\n  %s' % (
+            label, '\n  '.join(problems)))
+    log('%s on a core file: %d threads and their frames match the target' % (
+        label, len(truth['threads'])))
+
+
 # --- Rust ------------------------------------------------------------------------------
 
 def find_tool(name, explicit, env_var, extra):
@@ -344,6 +380,7 @@ def check_rust(args):
     run([cargo, 'test', '--offline'], env=env, cwd=crate)
     example = work / 'target' / 'debug' / 'examples' / 'dump_stacks'
     attach_and_compare(args, [example], env=env, label='Rust example')
+    core_and_compare(args, [example], env=env, label='Rust example')
 
 
 # --- Go --------------------------------------------------------------------------------
@@ -366,6 +403,7 @@ def check_go(args):
     example = work / 'dump_stacks'
     run([go, 'build', '-o', example, './examples/dump_stacks'], env=env, cwd=args.source)
     attach_and_compare(args, [example], env=env, label='Go example')
+    core_and_compare(args, [example], env=env, label='Go example')
 
 
 # --- Python (ctypes) -------------------------------------------------------------------
@@ -381,6 +419,8 @@ def check_python(args):
         cwd=args.source)
     attach_and_compare(args, [args.python, args.source / 'dump_stacks.py'], env=env,
                        label='Python ctypes example')
+    core_and_compare(args, [args.python, str(args.source / 'dump_stacks.py')], env=env,
+                     label='Python ctypes example')
 
 
 def main():

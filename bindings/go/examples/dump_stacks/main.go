@@ -1,7 +1,7 @@
-// Command dump_stacks prints every thread's Python stack of a running process: the Go
-// twin of examples/dump_stacks.c.
+// Command dump_stacks prints every thread's Python stack of a running process, or of a
+// core file of one: the Go twin of examples/dump_stacks.c.
 //
-//	usage: dump_stacks PID
+//	usage: dump_stacks PID | --core CORE
 package main
 
 import (
@@ -13,18 +13,24 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintf(os.Stderr, "usage: %s PID\n", os.Args[0])
+	var process *pydebug.Process
+	var err error
+	switch {
+	case len(os.Args) == 3 && os.Args[1] == "--core":
+		process, err = pydebug.OpenCore(os.Args[2], "")
+	case len(os.Args) == 2:
+		pid, bad := strconv.Atoi(os.Args[1])
+		if bad != nil {
+			fmt.Fprintf(os.Stderr, "dump_stacks: bad PID %q\n", os.Args[1])
+			os.Exit(2)
+		}
+		process, err = pydebug.Attach(pid, nil)
+	default:
+		fmt.Fprintf(os.Stderr, "usage: %s PID | --core CORE\n", os.Args[0])
 		os.Exit(2)
 	}
-	pid, err := strconv.Atoi(os.Args[1])
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "dump_stacks: bad PID %q\n", os.Args[1])
-		os.Exit(2)
-	}
-	process, err := pydebug.Attach(pid, nil)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "attach: %v\n", err)
+		fmt.Fprintf(os.Stderr, "open: %v\n", err)
 		os.Exit(1)
 	}
 	defer process.Close()

@@ -337,6 +337,12 @@ extern "C" {
         pid: c_int,
         options: *const pydbg_attach_options,
     ) -> c_int;
+    pub fn pydbg_process_open_core(
+        out: *mut *mut pydbg_process,
+        core_path: *const c_char,
+        executable_path: *const c_char,
+        options: *const pydbg_attach_options,
+    ) -> c_int;
     pub fn pydbg_process_close(process: *mut pydbg_process);
     pub fn pydbg_process_pause(process: *mut pydbg_process) -> c_int;
     pub fn pydbg_process_resume(process: *mut pydbg_process) -> c_int;

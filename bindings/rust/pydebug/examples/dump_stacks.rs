@@ -1,22 +1,29 @@
-//! Prints every thread's Python stack of a running process: the Rust twin of
-//! examples/dump_stacks.c.
+//! Prints every thread's Python stack of a running process, or of a core file of one:
+//! the Rust twin of examples/dump_stacks.c.
 //!
-//!     usage: dump_stacks PID
+//!     usage: dump_stacks PID | --core CORE
 use std::process::exit;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let pid = match args.get(1).map(|a| a.parse::<i32>()) {
-        Some(Ok(pid)) if args.len() == 2 => pid,
+    let opened = match (args.len(), args.get(1).map(String::as_str)) {
+        (3, Some("--core")) => pydebug::Process::open_core(&args[2], None),
+        (2, Some(pid)) => match pid.parse::<i32>() {
+            Ok(pid) => pydebug::Process::attach(pid),
+            Err(_) => {
+                eprintln!("dump_stacks: bad PID {:?}", pid);
+                exit(2);
+            }
+        },
         _ => {
-            eprintln!("usage: {} PID", args[0]);
+            eprintln!("usage: {} PID | --core CORE", args[0]);
             exit(2);
         }
     };
-    let mut process = match pydebug::Process::attach(pid) {
+    let mut process = match opened {
         Ok(process) => process,
         Err(e) => {
-            eprintln!("attach: {} ({})", e, e.name());
+            eprintln!("open: {} ({})", e, e.name());
             exit(1);
         }
     };

@@ -205,6 +205,32 @@ impl Process {
         }
     }
 
+    /// Opens a core file of a Python process: its stacks as the core recorded them (no
+    /// pausing, no sampling). `executable` is where the process's main executable is now
+    /// when it is not at the path the core records.
+    pub fn open_core<P: AsRef<std::path::Path>>(
+        core: P,
+        executable: Option<&std::path::Path>,
+    ) -> Result<Process, Error> {
+        let core = snapshot::path_cstring(core.as_ref())?;
+        let executable = executable.map(snapshot::path_cstring).transpose()?;
+        let mut handle = ptr::null_mut();
+        // SAFETY: NUL-terminated paths (or NULL) that outlive the call; valid out-pointer;
+        // on failure no handle exists and the reason is in this thread's last error.
+        let rc = unsafe {
+            sys::pydbg_process_open_core(
+                &mut handle,
+                core.as_ptr(),
+                executable.as_ref().map_or(ptr::null(), |e| e.as_ptr()),
+                ptr::null(),
+            )
+        };
+        match NonNull::new(handle) {
+            Some(handle) if rc == sys::PYDBG_OK => Ok(Process { handle }),
+            _ => Err(Error::new(rc, unsafe { sys::pydbg_last_error() })),
+        }
+    }
+
     fn check(&self, rc: i32) -> Result<(), Error> {
         if rc == sys::PYDBG_OK {
             Ok(())

@@ -127,7 +127,7 @@ pub struct DiffRow {
 // pymalloc has 32 or 64 size classes; a file may say anything.
 const MAX_SIZE_CLASSES: u64 = 1024;
 
-fn path_cstring(path: &Path) -> Result<CString, Error> {
+pub(crate) fn path_cstring(path: &Path) -> Result<CString, Error> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| Error { code: sys::PYDBG_EINVAL, message: "a path with a NUL byte".into() })
 }

@@ -74,3 +74,20 @@ fn attach_to_a_non_python_process_is_enotpython() {
     let err = result.err().expect("attached to sleep(1) as if it were Python");
     assert_eq!(err.code(), pydebug::sys::PYDBG_ENOTPYTHON, "{}", err);
 }
+
+// The core file itself is checked in tests/consumers (dump_stacks --core); here, files
+// that are not one.
+#[test]
+fn open_core_of_a_missing_or_garbage_file_fails() {
+    let err = pydebug::Process::open_core("/nonexistent/core", None)
+        .err()
+        .expect("opened a core file that does not exist");
+    assert_eq!(err.code(), pydebug::sys::PYDBG_ENOTFOUND, "{}", err);
+    let garbage = std::env::temp_dir().join(format!("pydebug-garbage-{}", std::process::id()));
+    std::fs::write(&garbage, b"not an ELF core file\n").unwrap();
+    let result = pydebug::Process::open_core(&garbage, None);
+    std::fs::remove_file(&garbage).unwrap();
+    let err = result.err().expect("opened garbage as a core file");
+    assert_eq!(err.code(), pydebug::sys::PYDBG_EFORMAT, "{}", err);
+    assert!(!err.message().is_empty());
+}
