@@ -157,6 +157,15 @@ pydbg__code_key *pydbg__code_keys_next_to_revalidate(pydbg__code_keys *keys)
     return *probe(keys, entry->address) == entry ? entry : NULL; /* NULL: already retired */
 }
 
+pydbg__code_key *pydbg__code_keys_live(pydbg__code_keys *keys, uint64_t key)
+{
+    pydbg__code_key *entry;
+    if (key == 0 || key > keys->count)
+        return NULL;
+    entry = keys->by_key[key - 1];
+    return *probe(keys, entry->address) == entry ? entry : NULL;
+}
+
 int pydbg__code_keys_revalidate(pydbg__code_keys *keys, pydbg__target *t, pydbg__code_key *entry,
                                 const unsigned char *header_bytes)
 {

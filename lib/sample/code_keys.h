@@ -59,6 +59,8 @@ int pydbg__code_keys_resolve(pydbg__code_keys *keys, pydbg__target *t, uint64_t 
  * pydbg__code_header_span() bytes read beforehand, or NULL to read it here.
  * Returns an error only for a gone process or no memory. */
 pydbg__code_key *pydbg__code_keys_next_to_revalidate(pydbg__code_keys *keys);
+/* The entry of `key` if its address still names it (NULL: retired, or no such key). */
+pydbg__code_key *pydbg__code_keys_live(pydbg__code_keys *keys, uint64_t key);
 int pydbg__code_keys_revalidate(pydbg__code_keys *keys, pydbg__target *t, pydbg__code_key *entry,
                                 const unsigned char *header_bytes);
 

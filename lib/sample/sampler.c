@@ -1115,12 +1115,81 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
     return PYDBG_OK;
 }
 
+static int has_frames(const pydbg__sampled_thread *thread)
+{
+    return thread->frames && thread->frame_count;
+}
+
+/* The frames of the threads that have some, one after another, going round. */
+typedef struct frame_cursor {
+    const pydbg__sampled_thread *threads;
+    size_t count, thread, frame;
+} frame_cursor;
+
+static uint64_t cursor_key(const frame_cursor *c)
+{
+    return c->threads[c->thread].frames[c->frame].key;
+}
+
+static void cursor_next(frame_cursor *c)
+{
+    if (++c->frame < c->threads[c->thread].frame_count)
+        return;
+    c->frame = 0;
+    do
+        c->thread = (c->thread + 1) % c->count;
+    while (!has_frames(&c->threads[c->thread]));
+}
+
+uint64_t pydbg__sampler_reported_key(const pydbg__sampled_thread *threads, size_t count,
+                                     size_t *cursor)
+{
+    frame_cursor c = {threads, count, 0, 0};
+    size_t total = 0, start;
+    uint64_t previous = 0;
+    for (size_t i = 0; i < count; i++)
+        total += has_frames(&threads[i]) ? threads[i].frame_count : 0;
+    if (total == 0)
+        return 0;
+    start = *cursor % total;
+    while (!has_frames(&threads[c.thread]))
+        c.thread++;
+    for (size_t k = 0; k < start; k++) {
+        previous = cursor_key(&c);
+        cursor_next(&c);
+    }
+    for (size_t step = 0; step < total; step++) {
+        uint64_t key = cursor_key(&c);
+        if (key && key != previous) {
+            *cursor = (start + step) % total + 1;
+            return key;
+        }
+        previous = key;
+        cursor_next(&c);
+    }
+    *cursor = start + 1;
+    return previous; /* one key in every frame (or none: 0) */
+}
+
+/* The cached code object this sample checks again: every other time one the last
+ * sample reported, else the next of all keys (round robin). */
+static pydbg__code_key *choose_revalidation(pydbg__sampler *s)
+{
+    if (s->revalidations++ % 2 == 0) {
+        uint64_t key =
+            pydbg__sampler_reported_key(s->threads, s->thread_count, &s->revalidate_reported);
+        pydbg__code_key *entry = key ? pydbg__code_keys_live(&s->keys, key) : NULL;
+        if (entry)
+            return entry;
+    }
+    return pydbg__code_keys_next_to_revalidate(&s->keys);
+}
+
 int pydbg__sampler_sample(pydbg__sampler *s)
 {
     int list_changed = 0, rc;
-    s->revalidate_entry = (s->samples + 1) % REVALIDATE_EVERY == 0
-                              ? pydbg__code_keys_next_to_revalidate(&s->keys)
-                              : NULL;
+    s->revalidate_entry =
+        (s->samples + 1) % REVALIDATE_EVERY == 0 ? choose_revalidation(s) : NULL;
     s->revalidate_landed = 0;
     s->revalidate_apart = 0;
     if (s->flags & PYDBG_SAMPLER_PAUSE) {

@@ -213,6 +213,8 @@ typedef struct pydbg__sampler {
     /* The cached code object this sample checks again (see REVALIDATE_EVERY in
      * sampler.c): its header is read with the sample's own read when it can be. */
     pydbg__code_key *revalidate_entry;
+    uint64_t revalidations;      /* chosen so far: every other one is a reported key */
+    size_t revalidate_reported;  /* where pydbg__sampler_reported_key goes on from */
     int revalidate_landed; /* its header is in revalidate_header */
     int revalidate_apart;  /* not with the sample's read: it failed with it */
     unsigned char revalidate_header[PYDBG__CODE_HEADER_MAX];
@@ -234,6 +236,14 @@ int pydbg__sampler_code_for(pydbg__sampler *s, uint64_t code_address, int64_t of
 
 /* Room for `more` frames in the sample's frame array. */
 int pydbg__sampler_reserve_frames(pydbg__sampler *s, size_t more);
+
+/* The next code key that the last sample reported, going round its threads' frames
+ * from `*cursor` and past repeats of the key just before (a recursion is one key), or
+ * 0 when it reported none. Revalidating these first bounds how long a replaced code
+ * object can go on being reported by its old name by the keys in the stacks, not by
+ * every key ever seen. */
+uint64_t pydbg__sampler_reported_key(const pydbg__sampled_thread *threads, size_t count,
+                                     size_t *cursor);
 
 /* 3.11+ (iframes.c): decodes one thread's stack from what the sample read,
  * reading on its own what was not predicted, and keeps the prediction for the
