@@ -147,16 +147,6 @@ int pydbg__code_keys_resolve(pydbg__code_keys *keys, pydbg__target *t, uint64_t 
     return PYDBG_OK;
 }
 
-pydbg__code_key *pydbg__code_keys_next_to_revalidate(pydbg__code_keys *keys)
-{
-    pydbg__code_key *entry;
-    if (keys->count == 0)
-        return NULL;
-    keys->revalidate_cursor = (keys->revalidate_cursor + 1) % keys->count;
-    entry = keys->by_key[keys->revalidate_cursor];
-    return *probe(keys, entry->address) == entry ? entry : NULL; /* NULL: already retired */
-}
-
 pydbg__code_key *pydbg__code_keys_live(pydbg__code_keys *keys, uint64_t key)
 {
     pydbg__code_key *entry;
@@ -164,6 +154,14 @@ pydbg__code_key *pydbg__code_keys_live(pydbg__code_keys *keys, uint64_t key)
         return NULL;
     entry = keys->by_key[key - 1];
     return *probe(keys, entry->address) == entry ? entry : NULL;
+}
+
+pydbg__code_key *pydbg__code_keys_next_to_revalidate(pydbg__code_keys *keys)
+{
+    if (keys->count == 0)
+        return NULL;
+    keys->revalidate_cursor = (keys->revalidate_cursor + 1) % keys->count;
+    return pydbg__code_keys_live(keys, keys->revalidate_cursor + 1); /* NULL: retired */
 }
 
 int pydbg__code_keys_revalidate(pydbg__code_keys *keys, pydbg__target *t, pydbg__code_key *entry,
