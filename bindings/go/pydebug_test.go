@@ -6,6 +6,7 @@ package pydebug
 // that is not Python).
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -106,5 +108,62 @@ func TestOpenCoreErrors(t *testing.T) {
 			p.Close()
 		}
 		t.Fatalf("garbage: got %v, want EFORMAT with a message", err)
+	}
+}
+
+// Against the positions the target's interpreter gives each instruction of a function
+// (tests/consumers/linetable_truth.py, run by the driver: $PYDEBUG_TEST_LINETABLE_TRUTH).
+func TestLinetableLookupMatchesTheInterpreter(t *testing.T) {
+	data, err := os.ReadFile(os.Getenv("PYDEBUG_TEST_LINETABLE_TRUTH"))
+	if err != nil {
+		t.Fatalf("the line table truth ($PYDEBUG_TEST_LINETABLE_TRUTH): %v", err)
+	}
+	var hexversion uint64
+	var firstLine int
+	var table []byte
+	var positions [][5]int
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		fields := strings.Fields(line)
+		switch fields[0] {
+		case "hexversion":
+			hexversion, err = strconv.ParseUint(fields[1], 10, 32)
+		case "first_line":
+			firstLine, err = strconv.Atoi(fields[1])
+		case "table":
+			if len(fields) > 1 {
+				table, err = hex.DecodeString(fields[1])
+			}
+		case "position":
+			var p [5]int
+			for i := range p {
+				if p[i], err = strconv.Atoi(fields[1+i]); err != nil {
+					break
+				}
+			}
+			positions = append(positions, p)
+		}
+		if err != nil {
+			t.Fatalf("truth line %q: %v", line, err)
+		}
+	}
+	format, err := LinetableFormatForVersion(uint32(hexversion))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(positions) == 0 {
+		t.Fatal("no positions in the truth file")
+	}
+	for _, p := range positions {
+		got, err := LinetableLookup(format, table, firstLine, p[0])
+		want := Position{p[1], p[2], p[3], p[4]}
+		if err != nil || got != want {
+			t.Errorf("offset %d: got %+v (%v), want %+v", p[0], got, err, want)
+		}
+	}
+	if _, err := LinetableFormatForVersion(0x01000000); !errors.Is(err, EVERSION) {
+		t.Errorf("Python 1.0: got %v, want EVERSION", err)
+	}
+	if _, err := LinetableLookup(99, nil, 1, 0); !errors.Is(err, EINVAL) {
+		t.Errorf("format 99: got %v, want EINVAL", err)
 	}
 }

@@ -367,3 +367,37 @@ func (k TracebackKind) String() string {
 	}
 	return fmt.Sprintf("TracebackKind(%d)", int(k))
 }
+
+// Position is a source position; -1 where CPython has none (EndLine and the columns before
+// 3.11).
+type Position struct {
+	Line, EndLine, Column, EndColumn int
+}
+
+// LinetableFormatForVersion returns the line-table format (as pydbg_linetable_format) of a
+// CPython version given as sys.hexversion; EVERSION for a version without a known one.
+func LinetableFormatForVersion(hexversion uint32) (int, error) {
+	rc := C.pydbg_linetable_format_for_version(C.uint32_t(hexversion))
+	if rc < 0 {
+		return 0, &Error{Code: Code(rc), Message: C.GoString(C.pydbg_strerror(rc))}
+	}
+	return int(rc), nil
+}
+
+// LinetableLookup returns the position of the instruction at byte offset offset, from a
+// raw line table (the bytes of co_linetable / co_lnotab) in the given format; ENOTFOUND
+// when a 3.11+ table has no entry for it.
+func LinetableLookup(format int, table []byte, firstLine, offset int) (Position, error) {
+	var line, endLine, column, endColumn C.int
+	var data *C.uint8_t
+	if len(table) > 0 {
+		data = (*C.uint8_t)(C.CBytes(table))
+		defer C.free(unsafe.Pointer(data))
+	}
+	rc := C.pydbg_linetable_lookup(&line, &endLine, &column, &endColumn, C.int(format), data,
+		C.size_t(len(table)), C.int(firstLine), C.int(offset))
+	if rc != C.PYDBG_OK {
+		return Position{-1, -1, -1, -1}, &Error{Code: Code(rc), Message: C.GoString(C.pydbg_strerror(rc))}
+	}
+	return Position{int(line), int(endLine), int(column), int(endColumn)}, nil
+}

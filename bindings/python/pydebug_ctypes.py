@@ -40,6 +40,7 @@ import os
 import weakref
 
 __all__ = ["PydebugError", "Process", "Thread", "Frame", "ERRORS", "load", "version",
+           "Position", "linetable_format_for_version", "linetable_lookup",
            "version_number", "strerror", "ATTACH_PAUSED", "CAPTURE_PAUSE",
            "CAPTURE_NO_THREAD_NAMES",
            "Sampler", "SampleThread", "SampleFrame", "CodeInfo",
@@ -184,6 +185,9 @@ _SIGNATURES = [
     # char ** as void **: the string must be given back to pydbg_tb_string_free().
     ("pydbg_stacks_format", _i, [ctypes.POINTER(_p), ctypes.POINTER(_sz), _p, _p, _i]),
     ("pydbg_tb_string_free", None, [_p]),
+    ("pydbg_linetable_format_for_version", _i, [ctypes.c_uint32]),
+    ("pydbg_linetable_lookup", _i, [_pi, _pi, _pi, _pi, _i, ctypes.c_char_p, ctypes.c_size_t,
+                                    _i, _i]),
     # sample.h
     ("pydbg_sampler_new", _i, [ctypes.POINTER(_p), _p, ctypes.POINTER(_SamplerOptions)]),
     ("pydbg_sampler_free", None, [_p]),
@@ -964,3 +968,32 @@ def diff(old, new, by="type", tracked_only=False):
                 for i in range(lib.pydbg_diff_count(handle))]
     finally:
         lib.pydbg_diff_free(handle)
+
+
+# ---- line tables ------------------------------------------------------------------------
+
+Position = collections.namedtuple("Position", "line end_line column end_column")
+Position.__doc__ = """A source position; -1 where CPython has none (end_line and the
+columns before 3.11)."""
+
+
+def linetable_format_for_version(hexversion):
+    """The line-table format (an int, as pydbg_linetable_format) of a CPython version given
+    as sys.hexversion; PydebugError EVERSION for a version without a known one."""
+    rc = load().pydbg_linetable_format_for_version(hexversion)
+    if rc < 0:
+        raise PydebugError(rc, strerror(rc))
+    return rc
+
+
+def linetable_lookup(fmt, table, first_line, offset):
+    """The Position of the instruction at byte offset `offset`, from a raw line table (the
+    bytes of co_linetable / co_lnotab) in format `fmt`; PydebugError ENOTFOUND when a 3.11+
+    table has no entry for it."""
+    table = bytes(table)
+    out = [ctypes.c_int(-1) for _ in range(4)]
+    rc = load().pydbg_linetable_lookup(*[ctypes.byref(v) for v in out], fmt, table,
+                                       len(table), first_line, offset)
+    if rc != 0:
+        raise PydebugError(rc, strerror(rc))
+    return Position(*(v.value for v in out))

@@ -123,6 +123,35 @@ class TestLibrary(unittest.TestCase):
             self.assertEqual(getattr(pydebug, name), code)
 
 
+class TestLineTable(unittest.TestCase):
+    """Against the positions the target's interpreter gives each instruction of a function
+    (tests/consumers/linetable_truth.py, run by the driver: $PYDEBUG_TEST_LINETABLE_TRUTH)."""
+
+    def test_lookup_matches_the_interpreter(self):
+        truth = {"position": []}
+        with open(os.environ["PYDEBUG_TEST_LINETABLE_TRUTH"]) as f:
+            for line in f:
+                key, _, value = line.strip().partition(" ")
+                if key == "position":
+                    truth["position"].append([int(v) for v in value.split()])
+                else:
+                    truth[key] = value
+        fmt = pydebug.linetable_format_for_version(int(truth["hexversion"]))
+        table = bytes.fromhex(truth["table"])
+        self.assertTrue(truth["position"])
+        for offset, *want in truth["position"]:
+            got = pydebug.linetable_lookup(fmt, table, int(truth["first_line"]), offset)
+            self.assertEqual(list(got), want, "offset %d" % offset)
+
+    def test_errors(self):
+        with self.assertRaises(pydebug.PydebugError) as caught:
+            pydebug.linetable_format_for_version(0x01000000)  # Python 1.0
+        self.assertEqual(caught.exception.code, pydebug.EVERSION)
+        with self.assertRaises(pydebug.PydebugError) as caught:
+            pydebug.linetable_lookup(99, b"", 1, 0)
+        self.assertEqual(caught.exception.code, pydebug.EINVAL)
+
+
 class TestAttach(unittest.TestCase):
     def test_no_such_process(self):
         child = subprocess.Popen(["true"])

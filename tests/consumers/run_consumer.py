@@ -97,6 +97,10 @@ def binding_test_env(args, env):
     env['PYDEBUG_TEST_EXPECT_VERSION'] = args.expect_version
     env['PYDEBUG_TEST_TARGET_PYTHON'] = args.target_python
     env['PYDEBUG_TEST_TARGET'] = str(HERE / 'target.py')
+    # A function's raw line table and the position CPython gives each of its instructions.
+    truth = args.work / 'linetable.txt'
+    run([args.target_python, HERE / 'linetable_truth.py', truth])
+    env['PYDEBUG_TEST_LINETABLE_TRUTH'] = str(truth)
     return env
 
 

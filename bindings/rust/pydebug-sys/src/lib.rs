@@ -511,6 +511,18 @@ extern "C" {
         format: c_int,
     ) -> c_int;
     pub fn pydbg_tb_string_free(string: *mut c_char);
+    pub fn pydbg_linetable_format_for_version(python_hexversion: u32) -> c_int;
+    pub fn pydbg_linetable_lookup(
+        line: *mut c_int,
+        end_line: *mut c_int,
+        column: *mut c_int,
+        end_column: *mut c_int,
+        format: c_int,
+        table: *const u8,
+        length: usize,
+        first_line: c_int,
+        offset: c_int,
+    ) -> c_int;
 
     // snapshot.h
     pub fn pydbg_snapshot_take(

@@ -66,8 +66,9 @@ pub use snapshot::{
     TypeEntry,
 };
 pub use traceback::{
-    ParserOptions, Relation, SyntaxLocation, TbBlock, TbException, TbFrame, Traceback,
-    TracebackFormat, TracebackKind, TracebackParser,
+    linetable_format_for_version, linetable_lookup, ParserOptions, Position, Relation,
+    SyntaxLocation, TbBlock, TbException, TbFrame, Traceback, TracebackFormat, TracebackKind,
+    TracebackParser,
 };
 
 /// Borrows a C string owned by the library; names from the target may not be UTF-8.

@@ -471,3 +471,63 @@ pub fn parse_all(text: &[u8]) -> Result<Vec<Traceback>, Error> {
     parser.finish()?;
     parser.drain()
 }
+
+/// A source position; -1 where CPython has none (`end_line` and the columns before 3.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// The line, -1 if the instruction has none.
+    pub line: i32,
+    /// The last line (PEP 657).
+    pub end_line: i32,
+    /// The 0-based UTF-8 start column.
+    pub column: i32,
+    /// The 0-based UTF-8 end column.
+    pub end_column: i32,
+}
+
+fn code_error(code: i32) -> Error {
+    Error { code, message: crate::strerror(code) }
+}
+
+/// The line-table format (as `pydbg_linetable_format`) of a CPython version given as
+/// `sys.hexversion`; `EVERSION` for a version without a known one.
+pub fn linetable_format_for_version(hexversion: u32) -> Result<i32, Error> {
+    // SAFETY: a pure function of its argument.
+    let rc = unsafe { sys::pydbg_linetable_format_for_version(hexversion) };
+    if rc < 0 {
+        Err(code_error(rc))
+    } else {
+        Ok(rc)
+    }
+}
+
+/// The position of the instruction at byte offset `offset`, from a raw line table (the bytes
+/// of `co_linetable` / `co_lnotab`) in `format`; `ENOTFOUND` when a 3.11+ table has no entry
+/// for it.
+pub fn linetable_lookup(
+    format: i32,
+    table: &[u8],
+    first_line: i32,
+    offset: i32,
+) -> Result<Position, Error> {
+    let mut p = Position { line: -1, end_line: -1, column: -1, end_column: -1 };
+    // SAFETY: valid out-pointers; the table is read within its length and not kept.
+    let rc = unsafe {
+        sys::pydbg_linetable_lookup(
+            &mut p.line,
+            &mut p.end_line,
+            &mut p.column,
+            &mut p.end_column,
+            format,
+            table.as_ptr(),
+            table.len(),
+            first_line,
+            offset,
+        )
+    };
+    if rc == sys::PYDBG_OK {
+        Ok(p)
+    } else {
+        Err(code_error(rc))
+    }
+}

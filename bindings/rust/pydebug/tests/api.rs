@@ -91,3 +91,47 @@ fn open_core_of_a_missing_or_garbage_file_fails() {
     assert_eq!(err.code(), pydebug::sys::PYDBG_EFORMAT, "{}", err);
     assert!(!err.message().is_empty());
 }
+
+// Against the positions the target's interpreter gives each instruction of a function
+// (tests/consumers/linetable_truth.py, run by the driver: $PYDEBUG_TEST_LINETABLE_TRUTH).
+#[test]
+fn linetable_lookup_matches_the_interpreter() {
+    let path =
+        std::env::var("PYDEBUG_TEST_LINETABLE_TRUTH").expect("$PYDEBUG_TEST_LINETABLE_TRUTH");
+    let text = std::fs::read_to_string(path).unwrap();
+    let (mut hexversion, mut first_line, mut table) = (0u32, 0i32, Vec::new());
+    let mut positions: Vec<[i32; 5]> = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        match fields[0] {
+            "hexversion" => hexversion = fields[1].parse().unwrap(),
+            "first_line" => first_line = fields[1].parse().unwrap(),
+            "table" => {
+                let hex = fields.get(1).copied().unwrap_or("");
+                table = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                    .collect();
+            }
+            "position" => {
+                let mut p = [0i32; 5];
+                for (i, v) in fields[1..6].iter().enumerate() {
+                    p[i] = v.parse().unwrap();
+                }
+                positions.push(p);
+            }
+            _ => panic!("unexpected truth line {:?}", line),
+        }
+    }
+    let format = pydebug::linetable_format_for_version(hexversion).unwrap();
+    assert!(!positions.is_empty());
+    for p in &positions {
+        let got = pydebug::linetable_lookup(format, &table, first_line, p[0]).unwrap();
+        let want = pydebug::Position { line: p[1], end_line: p[2], column: p[3], end_column: p[4] };
+        assert_eq!(got, want, "offset {}", p[0]);
+    }
+    let err = pydebug::linetable_format_for_version(0x0100_0000).err().expect("Python 1.0");
+    assert_eq!(err.code(), pydebug::sys::PYDBG_EVERSION);
+    let err = pydebug::linetable_lookup(99, &[], 1, 0).err().expect("format 99");
+    assert_eq!(err.code(), pydebug::sys::PYDBG_EINVAL);
+}
