@@ -115,15 +115,13 @@ static int add_key(pydbg__code_keys *keys, const pydbg__code_info *info, pydbg__
     return PYDBG_OK;
 }
 
-int pydbg__code_keys_resolve(pydbg__code_keys *keys, pydbg__target *t, uint64_t address,
-                             pydbg__code_key **out)
+/* The entry for the code object `info` decoded at `address`: the live one if it is
+ * the same object, else a new key (the address now names another object). */
+static int resolve_info(pydbg__code_keys *keys, pydbg__target *t, uint64_t address,
+                        const pydbg__code_info *info, pydbg__code_key **out)
 {
-    const pydbg__code_info *info;
-    pydbg__code_key **slot, *entry;
-    int rc = pydbg__code_lookup(t, address, &info);
-    if (rc != PYDBG_OK)
-        return rc;
-    slot = probe(keys, address);
+    pydbg__code_key **slot = probe(keys, address), *entry;
+    int rc;
     if (*slot && same_object(*slot, info)) {
         *out = *slot;
         return PYDBG_OK;
@@ -145,6 +143,14 @@ int pydbg__code_keys_resolve(pydbg__code_keys *keys, pydbg__target *t, uint64_t 
     }
     *out = entry;
     return PYDBG_OK;
+}
+
+int pydbg__code_keys_resolve(pydbg__code_keys *keys, pydbg__target *t, uint64_t address,
+                             pydbg__code_key **out)
+{
+    const pydbg__code_info *info;
+    int rc = pydbg__code_lookup(t, address, &info);
+    return rc == PYDBG_OK ? resolve_info(keys, t, address, info, out) : rc;
 }
 
 pydbg__code_key *pydbg__code_keys_live(pydbg__code_keys *keys, uint64_t key)
@@ -176,12 +182,10 @@ int pydbg__code_keys_revalidate(pydbg__code_keys *keys, pydbg__target *t, pydbg_
     if (rc == PYDBG_EEXITED || rc == PYDBG_ENOMEM)
         return rc;
     if (rc == PYDBG_OK) {
-        pydbg__code_key *fresh;
-        if (same_object(entry, info))
-            return PYDBG_OK;
-        /* Another code object now: a new key for the address. */
-        rc = pydbg__code_keys_resolve(keys, t, entry->address, &fresh);
-        return rc == PYDBG_EEXITED || rc == PYDBG_ENOMEM ? rc : PYDBG_OK;
+        /* The same object keeps its key; another one gets a new key. */
+        pydbg__code_key *now;
+        rc = resolve_info(keys, t, entry->address, info, &now);
+        return rc == PYDBG_ENOMEM ? rc : PYDBG_OK;
     }
     /* Freed and not a code object any more: forget the address. */
     slot = probe(keys, entry->address);
