@@ -124,15 +124,6 @@ int pydbg__sample_iframes_prepare(pydbg__sampler *s, pydbg__thread_track *track)
 
 /* ---- the pieces read --------------------------------------------------------------- */
 
-/* Whether the plan reads any frame outside the data stack for this thread. */
-static int any_outside_fresh(const pydbg__thread_track *track, int reread_shims)
-{
-    for (size_t j = 0; j < track->frame_count; j++)
-        if (!track->outside_shim[j] || reread_shims)
-            return 1;
-    return 0;
-}
-
 void pydbg__sample_iframes_landed(const pydbg__sampler *s, pydbg__thread_track *track)
 {
     if (track->state_landed)
@@ -146,6 +137,11 @@ void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
     const pydbg__layout *l = &s->t->layout;
     size_t span = s->iframe_span;
     int reread_shims = track->since_outside_read >= OUTSIDE_REREAD_EVERY;
+    size_t outside_read = 0; /* frames outside the data stack this read takes */
+    for (size_t j = 0; j < track->frame_count; j++) {
+        track->outside_fresh[j] = !track->outside_shim[j] || reread_shims;
+        outside_read += track->outside_fresh[j];
+    }
     /* A thread whose stack held still for a while is read as quiet: its thread
      * state, then its stack, and no more. That is enough to see that nothing
      * moved (chain_unchanged); if something did, the thread is read again in
@@ -156,10 +152,10 @@ void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
         /* Right before the chunk's copy when nothing is read between them. */
         unsigned char *at = track->state;
         if (track->chunk_copy && track->chunk && track->chunk_length && track->older_count == 0 &&
-            !any_outside_fresh(track, reread_shims) && s->tstate_span <= LANDING_PAGE)
+            outside_read == 0 && s->tstate_span <= LANDING_PAGE) {
             at = track->chunk_copy - s->tstate_span;
-        if (at != track->state)
             track->state_landed = at;
+        }
         add(plan, track->tstate, at, s->tstate_span);
     } else if (cframe_model(l)) {
         if (track->cframe)
@@ -168,11 +164,9 @@ void pydbg__sample_iframe_pieces(pydbg__sampler *s, pydbg__thread_track *track,
     } else {
         add(plan, track->tstate, track->state, s->tstate_span);
     }
-    for (size_t j = 0; j < track->frame_count; j++) {
-        track->outside_fresh[j] = !track->outside_shim[j] || reread_shims;
+    for (size_t j = 0; j < track->frame_count; j++)
         if (track->outside_fresh[j])
             add(plan, track->frames[j], track->outside_copy + j * span, span);
-    }
     track->since_outside_read = reread_shims ? 0 : track->since_outside_read + 1;
     for (size_t j = track->older_count; j-- > 0;)
         add(plan, track->older[j].base, track->older[j].copy, (size_t)track->older[j].length);

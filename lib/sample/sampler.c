@@ -419,11 +419,10 @@ static int build_plan(pydbg__sampler *s, plan *p, frame_ranges *ranges)
         }
     }
     /* Last: nothing of the stacks' before-and-after order comes after it. */
-    p->revalidating = s->revalidate_entry && !s->revalidate_apart &&
-                      pydbg__code_header_span(s->t) > 0;
+    const size_t header_span = s->revalidate_entry ? pydbg__code_header_span(s->t) : 0;
+    p->revalidating = header_span > 0 && !s->revalidate_apart;
     if (p->revalidating)
-        add_piece(p, s->revalidate_entry->address, s->revalidate_header,
-                  pydbg__code_header_span(s->t));
+        add_piece(p, s->revalidate_entry->address, s->revalidate_header, header_span);
     return p->overflow ? PYDBG_ELIMIT : PYDBG_OK;
 }
 
@@ -848,16 +847,15 @@ static int coalesce(pydbg__sampler *s, plan *p)
         }
         p->groups[k].first = i;
         p->groups[k].last = j;
+        /* Field by field, not a struct copy of the piece: it was just written a
+         * word at a time, and a wider load of it waits for those stores to land
+         * (no forwarding). A merged piece gets its buffer below. */
+        p->merged[k].address = start;
+        p->merged[k].length = (size_t)(end - start);
         if (j == i + 1) {
-            /* Field by field: the piece was just written a word at a time, and a
-             * wider load of it waits for those stores to land (no forwarding). */
-            p->merged[k].address = start;
-            p->merged[k].length = (size_t)(end - start);
             p->merged[k].buffer = first->buffer;
             p->groups[k].offset = SIZE_MAX;
         } else {
-            p->merged[k].address = start;
-            p->merged[k].length = (size_t)(end - start);
             p->groups[k].offset = used;
             used += (size_t)(end - start);
         }
