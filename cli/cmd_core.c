@@ -61,8 +61,7 @@ int pydbg_cli_core(int argc, char **argv)
             fputs(core_usage, stdout);
             return CLI_EXIT_OK;
         default:
-            return cli_error(CLI_EXIT_ERROR, "core: unknown or incomplete option '%s' (see "
-                             "'pydebug core --help')", argv[optind - 1]);
+            return cli_unknown_option("core", argv[optind - 1]);
         }
     }
     if (optind < argc)

@@ -70,8 +70,7 @@ int pydbg_cli_dump(int argc, char **argv)
             fputs(dump_usage, stdout);
             return CLI_EXIT_OK;
         default:
-            return cli_error(CLI_EXIT_ERROR, "dump: unknown or incomplete option '%s' (see "
-                             "'pydebug dump --help')", argv[optind - 1]);
+            return cli_unknown_option("dump", argv[optind - 1]);
         }
     }
     if (optind < argc)

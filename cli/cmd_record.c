@@ -537,8 +537,7 @@ int pydbg_cli_record(int argc, char **argv)
                 return CLI_EXIT_ERROR;
             if (shared)
                 break;
-            return cli_error(CLI_EXIT_ERROR, "record: unknown or incomplete option '%s' (see "
-                             "'pydebug record --help')", argv[optind - 1]);
+            return cli_unknown_option("record", argv[optind - 1]);
         }
         }
     }

@@ -268,10 +268,7 @@ int pydbg_cli_snapshot(int argc, char **argv)
             break;
         case 'h': fputs(snapshot_usage, stdout); return CLI_EXIT_OK;
         default:
-            return cli_error(CLI_EXIT_ERROR,
-                             "snapshot: unknown or incomplete option '%s' (see 'pydebug "
-                             "snapshot --help')",
-                             argv[optind - 1]);
+            return cli_unknown_option("snapshot", argv[optind - 1]);
         }
     }
     if (optind < argc)
@@ -427,10 +424,7 @@ int pydbg_cli_diff(int argc, char **argv)
         case 'a': all = 1; break;
         case 'h': fputs(diff_usage, stdout); return CLI_EXIT_OK;
         default:
-            return cli_error(CLI_EXIT_ERROR,
-                             "diff: unknown or incomplete option '%s' (see 'pydebug diff "
-                             "--help')",
-                             argv[optind - 1]);
+            return cli_unknown_option("diff", argv[optind - 1]);
         }
     }
     if (npaths != 2)

@@ -274,8 +274,7 @@ int pydbg_cli_top(int argc, char **argv)
                 return CLI_EXIT_ERROR;
             if (shared)
                 break;
-            return cli_error(CLI_EXIT_ERROR, "top: unknown or incomplete option '%s' (see "
-                             "'pydebug top --help')", argv[optind - 1]);
+            return cli_unknown_option("top", argv[optind - 1]);
         }
         }
     }

@@ -26,6 +26,10 @@ int pydbg_cli_core(int argc, char **argv);
 /* Prints "pydebug: <message>" as one line on stderr and returns `status`. */
 int cli_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The error for an option `command` does not know, or one given without its
+ * value (`option` as on the command line); returns CLI_EXIT_ERROR. */
+int cli_unknown_option(const char *command, const char *option);
+
 /* The exit status for a libpydebug error code. */
 int cli_exit_status(int error);
 

@@ -22,6 +22,12 @@ int cli_error(int status, const char *fmt, ...)
     return status;
 }
 
+int cli_unknown_option(const char *command, const char *option)
+{
+    return cli_error(CLI_EXIT_ERROR, "%s: unknown or incomplete option '%s' (see 'pydebug %s --help')",
+                     command, option, command);
+}
+
 int cli_exit_status(int error)
 {
     switch (error) {
