@@ -153,9 +153,16 @@ static int seize_thread(pydbg__pause *pause, int tid, pydbg__error *err)
         int e = errno;
         if (e == ESRCH)
             return PYDBG_OK;
-        /* An exiting thread cannot be attached (EPERM): skip it. */
-        if ((e == EPERM || e == EACCES) && thread_gone(pause->pid, tid))
+        /* An exiting thread cannot be attached (EPERM): skip it, but keep it
+         * known, for a zombie stays listed (the process's first thread does
+         * until the last one exits). */
+        if ((e == EPERM || e == EACCES) && thread_gone(pause->pid, tid)) {
+            pause->threads[pause->count].tid = tid;
+            pause->threads[pause->count].signal = 0;
+            pause->threads[pause->count].state = THREAD_GONE;
+            pause->count++;
             return PYDBG_OK;
+        }
         if (e == EPERM || e == EACCES)
             return permission_error(pause->pid, tid, err);
         return pydbg__fail(err, PYDBG_EIO, "ptrace(PTRACE_SEIZE) of thread %d of process %d: "
@@ -210,7 +217,7 @@ static int seize_new_threads(pydbg__pause *pause, size_t *added, pydbg__error *e
             rc = seize_thread(pause, (int)tid, err);
             if (rc != PYDBG_OK)
                 break;
-            *added += pause->count - before;
+            *added += pause->count > before && pause->threads[before].state == THREAD_WAITING;
         }
     }
     closedir(dir);
@@ -299,6 +306,27 @@ static void detach_all(pydbg__pause *pause)
     }
 }
 
+/* Whether every thread the kernel counts in the process is one stopped here
+ * (or its first thread, which stays listed as a zombie when it exits before the
+ * others). A listing of /proc/PID/task ends early when the thread it has
+ * reached is released at that moment, so a listing that adds nothing proves
+ * nothing while threads exit; the count, from the same kernel, does. */
+static int all_counted(pydbg__pause *pause)
+{
+    long counted = status_field(pause->pid, pause->pid, "Threads:");
+    const paused_thread *first = find_thread(pause, pause->pid);
+    long accounted =
+        pydbg__pause_thread_count(pause) + (first && first->state == THREAD_GONE ? 1 : 0);
+    return counted < 0 || counted <= accounted;
+}
+
+/* Lets a thread that is exiting finish, before the threads are listed again. */
+static void pause_briefly(int round)
+{
+    struct timespec ts = {0, (round < 5 ? 50L << round : 1000L) * 1000};
+    nanosleep(&ts, NULL);
+}
+
 int pydbg__pause_process(pydbg__pause **out, int pid, pydbg__error *err)
 {
     pydbg__pause *pause;
@@ -324,14 +352,26 @@ int pydbg__pause_process(pydbg__pause **out, int pid, pydbg__error *err)
     pause->pid = pid;
 
     /* Stopped threads create no threads, so once a listing adds no thread to
-     * a set that is entirely stopped, the set is complete. */
+     * a set that is entirely stopped, and the kernel counts no thread beyond
+     * it, the set is complete. */
     for (round = 0; round < MAX_ROUNDS; round++) {
         size_t added;
         rc = seize_new_threads(pause, &added, err);
         if (rc == PYDBG_OK)
             rc = wait_for_stops(pause, deadline, 1, err);
-        if (rc != PYDBG_OK || added == 0)
+        if (rc != PYDBG_OK)
             break;
+        if (added == 0 && all_counted(pause))
+            break;
+        if (added == 0 && now_ns() > deadline) {
+            rc = pydbg__fail(err, PYDBG_ELIMIT,
+                             "process %d has threads that could not be listed and stopped "
+                             "within %lld s",
+                             pid, STOP_TIMEOUT_NS / 1000000000LL);
+            break;
+        }
+        if (added == 0)
+            pause_briefly(round);
     }
     if (rc == PYDBG_OK && round == MAX_ROUNDS)
         rc = pydbg__fail(err, PYDBG_ELIMIT,

@@ -476,6 +476,57 @@ static void test_zombie(void **state)
     assert_int_equal(waitpid(pid, NULL, 0), pid);
 }
 
+/* A process whose first thread has exited (pthread_exit in main) while the
+ * others run: the kernel still counts the zombie first thread, which cannot be
+ * stopped; the pause stops the others and completes. */
+static void *spin_thread(void *arg);
+
+static void test_first_thread_exited(void **state)
+{
+    (void)state;
+    pydbg__pause *pause;
+    pydbg__error err;
+    char states[16];
+    int ready[2];
+    char byte;
+    pid_t pid;
+    assert_int_equal(pipe(ready), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pthread_t thread;
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (int i = 0; i < 2; i++)
+            pthread_create(&thread, NULL, spin_thread, NULL);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(2);
+        pthread_exit(NULL);
+    }
+    close(ready[1]);
+    assert_int_equal(read(ready[0], &byte, 1), 1);
+    close(ready[0]);
+    /* Until the first thread is a zombie. */
+    for (int i = 0; i < 200; i++) {
+        int n = thread_states(pid, states, 16);
+        if (n == 3 && memchr(states, 'Z', 3))
+            break;
+        sleep_ms(10);
+    }
+    for (int cycle = 0; cycle < 5; cycle++) {
+        int n;
+        assert_int_equal(pydbg__pause_process(&pause, pid, &err), PYDBG_OK);
+        assert_int_equal(pydbg__pause_thread_count(pause), 2);
+        n = thread_states(pid, states, 16);
+        assert_int_equal(n, 3);
+        for (int i = 0; i < n; i++)
+            if (states[i] != 't' && states[i] != 'Z')
+                fail_msg("cycle %d: thread %d in state %c while paused", cycle, i, states[i]);
+        pydbg__pause_release(pause);
+    }
+    kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+}
+
 /* ---- signals arriving during the pause ---------------------------------------------- */
 
 /* Real-time signals queue, so every one sent must be handled exactly once;
@@ -600,6 +651,7 @@ int main(void)
         cmocka_unit_test_teardown(test_permission_denied, kill_live_target),
         cmocka_unit_test_teardown(test_no_such_process, kill_live_target),
         cmocka_unit_test_teardown(test_zombie, kill_live_target),
+        cmocka_unit_test(test_first_thread_exited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
