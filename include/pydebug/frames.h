@@ -34,7 +34,15 @@ typedef struct pydbg_frame pydbg_frame;
 
 /** @brief Flags for pydbg_capture_options::flags. */
 enum pydbg_capture_flags {
-    /** Pause the target during this capture for a consistent view (see pydbg_process_pause()). */
+    /**
+     * Pause the target during this capture for a consistent view (see
+     * pydbg_process_pause()). A thread caught between the two stores of one
+     * interpreter step (3.11+ RETURN_GENERATOR frees a frame before it moves
+     * the current frame off it) reads as an error; the capture then resumes
+     * the target and pauses it again, 1 and then 2 ms later, at most 3 pauses
+     * in all. When the process was already paused by pydbg_process_pause(),
+     * nothing moves in between and the first result stands.
+     */
     PYDBG_CAPTURE_PAUSE = 1u << 0,
     /** Do not look up `threading.Thread` names (saves the reads of the `threading` module). */
     PYDBG_CAPTURE_NO_THREAD_NAMES = 1u << 1

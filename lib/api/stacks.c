@@ -1,6 +1,7 @@
 /* pydbg_stacks_capture() and the accessors of its result. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/internal.h"
 #include "util/options.h"
@@ -8,6 +9,9 @@
 #include "walk/stack.h"
 #include "walk/thread_names.h"
 #include "walk/threads.h"
+
+/* Pauses a paused capture takes at most, when a thread was caught mid-step. */
+#define PAUSED_ATTEMPTS 3
 
 static int read_capture_options(const pydbg_capture_options *given, pydbg_capture_options *out)
 {
@@ -122,13 +126,36 @@ done:
     return rc;
 }
 
+/* Pauses for the capture when asked to, and resumes after. */
+static int capture_once(pydbg__target *t, const pydbg_capture_options *opts, pydbg_stacks *s)
+{
+    int rc, resume_rc = PYDBG_OK;
+    if (opts->flags & PYDBG_CAPTURE_PAUSE) {
+        rc = pydbg__target_pause(t);
+        if (rc != PYDBG_OK)
+            return rc;
+    }
+    rc = capture(t, opts, s);
+    if (opts->flags & PYDBG_CAPTURE_PAUSE)
+        resume_rc = pydbg__target_resume(t);
+    return rc == PYDBG_OK ? resume_rc : rc;
+}
+
+static int has_thread_error(const pydbg_stacks *s)
+{
+    for (size_t i = 0; i < s->thread_count; i++)
+        if (s->threads[i].error != PYDBG_OK)
+            return 1;
+    return 0;
+}
+
 PYDBG_API int pydbg_stacks_capture(pydbg_stacks **out, pydbg_process *process,
                                    const pydbg_capture_options *options)
 {
     pydbg_capture_options opts;
     pydbg_stacks *stacks;
     pydbg__target *t;
-    int rc, resume_rc = PYDBG_OK;
+    int rc;
     if (!out)
         return pydbg__fail(NULL, PYDBG_EINVAL, "pydbg_stacks_capture: out is NULL");
     *out = NULL;
@@ -142,18 +169,24 @@ PYDBG_API int pydbg_stacks_capture(pydbg_stacks **out, pydbg_process *process,
     stacks = calloc(1, sizeof *stacks);
     if (!stacks)
         return pydbg__fail(&t->error, PYDBG_ENOMEM, "out of memory");
-    if (opts.flags & PYDBG_CAPTURE_PAUSE) {
-        rc = pydbg__target_pause(t);
-        if (rc != PYDBG_OK) {
-            free(stacks);
-            return rc;
+    for (int attempt = 1;; attempt++) {
+        rc = capture_once(t, &opts, stacks);
+        if (rc != PYDBG_OK || !(opts.flags & PYDBG_CAPTURE_PAUSE) || attempt == PAUSED_ATTEMPTS ||
+            !has_thread_error(stacks))
+            break;
+        /* A paused thread can sit in a step the interpreter makes in two
+         * stores, between them: RETURN_GENERATOR (3.11+) frees the frame it
+         * returns from (its whole data stack chunk, when it was the chunk's
+         * first) before it moves the current frame off it. Paused again
+         * after it had a moment to run, the thread has moved on (resumed and
+         * paused at once, it has not: it was not scheduled in between). */
+        pydbg__arena_free(&stacks->arena);
+        memset(stacks, 0, sizeof *stacks);
+        {
+            struct timespec pause_for = {0, attempt * 1000L * 1000L};
+            nanosleep(&pause_for, NULL);
         }
     }
-    rc = capture(t, &opts, stacks);
-    if (opts.flags & PYDBG_CAPTURE_PAUSE)
-        resume_rc = pydbg__target_resume(t);
-    if (rc == PYDBG_OK)
-        rc = resume_rc;
     if (rc != PYDBG_OK) {
         pydbg_stacks_free(stacks);
         return rc;
