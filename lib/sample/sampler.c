@@ -959,115 +959,6 @@ static void forget_predictions(pydbg__sampler *s)
     }
 }
 
-/* A starting thread gets its ident after its thread state is linked: the
- * thread state, not the ident, is the thread's identity here. */
-static void note_identity(pydbg__sampler *s, pydbg__thread_track *track)
-{
-    const pydbg__layout *l = &s->t->layout;
-    uint64_t ident = pydbg__load_u64(track->state, l->tstate.thread_id);
-    if (ident != track->ident) {
-        track->ident = ident;
-        track->name = NULL;
-        track->native_id = -1;
-        s->refresh_due = 1; /* its name (and, before 3.11, its TID) come with the list */
-    }
-    if (l->tstate.native_thread_id >= 0) {
-        int32_t tid = (int32_t)pydbg__load_u32(track->state, l->tstate.native_thread_id);
-        track->native_id = tid > 0 ? tid : -1;
-    }
-}
-
-/* Drops what a thread's walk emitted, to walk it again or report it torn. */
-static void drop_frames(pydbg__sampler *s, pydbg__sampled_thread *thread)
-{
-    s->frame_count = thread->first_frame;
-    thread->frame_count = 0;
-    thread->frames = NULL;
-    thread->truncated = 0;
-}
-
-/* 3.11+: decodes the thread from the plan's copies; a stack read apart from
- * the plan (a chunk not predicted), or one that moved while it was copied, is
- * read again, alone and in order, once. */
-static int sample_iframe_thread(pydbg__sampler *s, pydbg__thread_track *track,
-                                pydbg__sampled_thread *thread)
-{
-    int rc;
-    track->read_apart = 0;
-    rc = pydbg__sample_iframes(s, track, thread);
-    if (rc == PYDBG_OK && (track->read_apart || !pydbg__sample_iframes_held_still(s, track)))
-        rc = PYDBG_ECORRUPT;
-    if (rc != PYDBG_ECORRUPT)
-        return rc;
-    /* Its state and stack read again together, a moment apart rather than a
-     * whole plan apart. */
-    drop_frames(s, thread);
-    track->read_apart = 0;
-    rc = reread_thread(s, track);
-    if (rc == PYDBG_OK)
-        rc = pydbg__sample_iframes(s, track, thread);
-    else if (rc == PYDBG_EREAD)
-        rc = PYDBG_ECORRUPT;
-    /* The second reading must hold still as well: a stack pieced together from
-     * reads made at different moments is not real. */
-    if (rc == PYDBG_OK && (track->read_apart || !pydbg__sample_iframes_held_still(s, track)))
-        rc = PYDBG_ECORRUPT;
-    return rc;
-}
-
-/* Whether the caller's filters, or a thread not started yet, leave it out. */
-static int left_out(const pydbg__sampler *s, size_t index, const pydbg__sampled_thread *thread)
-{
-    if (thread->frame_count == 0 && thread->error == PYDBG_OK && unstarted(s, index))
-        return 1;
-    if ((s->flags & PYDBG_SAMPLER_GIL_ONLY) && thread->holds_gil != 1)
-        return 1;
-    return (s->flags & PYDBG_SAMPLER_RUNNING_ONLY) && thread->state != PYDBG_THREAD_STATE_RUNNING;
-}
-
-/* Adds thread `index` to the sample; `holder` is the GIL holder's thread
- * state, NULL when not known. A torn stack is counted and reported as such,
- * never as frames. */
-static int sample_thread(pydbg__sampler *s, size_t index, const frame_ranges *ranges,
-                         const uint64_t *holder)
-{
-    pydbg__thread_track *track = &s->tracks[index];
-    pydbg__sampled_thread *thread;
-    int rc = add_thread(s, &thread);
-    if (rc != PYDBG_OK)
-        return rc;
-    note_identity(s, track);
-    thread->ident = track->ident;
-    thread->name = track->name;
-    thread->native_id = track->native_id;
-    thread->holds_gil =
-        holder && track->interp == s->tracks[0].interp ? *holder == track->tstate : -1;
-    thread->state = read_thread_state(track);
-    thread->first_frame = s->frame_count;
-    s->thread_samples++;
-    if (frame_model_is_iframe(s->t)) {
-        rc = sample_iframe_thread(s, track, thread);
-    } else {
-        rc = decode_frame_objects(s, track, ranges, thread);
-        if (rc == PYDBG_ECORRUPT) {
-            drop_frames(s, thread);
-            rc = retry_frame_objects(s, index, thread);
-        }
-    }
-    if (rc == PYDBG_ECORRUPT || rc == PYDBG_ELIMIT) {
-        /* Torn: the stack changed while it was read. Never report it. */
-        drop_frames(s, thread);
-        thread->error = PYDBG_ECORRUPT;
-        s->torn++;
-        rc = PYDBG_OK;
-    }
-    if (rc == PYDBG_OK && left_out(s, index, thread)) {
-        s->frame_count = thread->first_frame;
-        s->thread_count--;
-    }
-    return rc;
-}
-
 static int sample_once(pydbg__sampler *s, int *list_changed)
 {
     plan *p = s->plan;
@@ -1121,8 +1012,97 @@ static int sample_once(pydbg__sampler *s, int *list_changed)
         return PYDBG_OK;
     }
     holder = gil_holder(s, p, &gil_known);
-    for (size_t i = 0; i < s->track_count && rc == PYDBG_OK; i++)
-        rc = sample_thread(s, i, &ranges, gil_known ? &holder : NULL);
+    {
+        const pydbg__layout *l = &s->t->layout;
+    for (size_t i = 0; i < s->track_count; i++) {
+        pydbg__thread_track *track = &s->tracks[i];
+        pydbg__sampled_thread *thread;
+        size_t first = s->frame_count;
+        rc = add_thread(s, &thread);
+        if (rc != PYDBG_OK)
+            break;
+        /* A starting thread gets its ident after its thread state is linked:
+         * the thread state, not the ident, is the thread's identity here. */
+        {
+            uint64_t ident = pydbg__load_u64(track->state, l->tstate.thread_id);
+            if (ident != track->ident) {
+                track->ident = ident;
+                track->name = NULL;
+                track->native_id = -1;
+                s->refresh_due = 1; /* its name (and, before 3.11, its TID) come with the list */
+            }
+            if (l->tstate.native_thread_id >= 0) {
+                int32_t tid = (int32_t)pydbg__load_u32(track->state, l->tstate.native_thread_id);
+                track->native_id = tid > 0 ? tid : -1;
+            }
+        }
+        thread->ident = track->ident;
+        thread->name = track->name;
+        thread->native_id = track->native_id;
+        thread->holds_gil = gil_known && track->interp == s->tracks[0].interp
+                                ? holder == track->tstate
+                                : -1;
+        thread->state = read_thread_state(track);
+        thread->first_frame = first;
+        s->thread_samples++;
+        if (frame_model_is_iframe(s->t)) {
+            track->read_apart = 0;
+            rc = pydbg__sample_iframes(s, track, thread);
+            /* A stack read apart from the plan (a chunk not predicted), or one
+             * that moved while it was copied, is read again in order. */
+            if (rc == PYDBG_OK &&
+                (track->read_apart || !pydbg__sample_iframes_held_still(s, track)))
+                rc = PYDBG_ECORRUPT;
+            if (rc == PYDBG_ECORRUPT) {
+                /* One more try for this thread alone: its state and stack read
+                 * again together, a moment apart rather than a whole plan apart. */
+                s->frame_count = first;
+                thread->frame_count = 0;
+                thread->frames = NULL;
+                thread->truncated = 0;
+                track->read_apart = 0;
+                rc = reread_thread(s, track);
+                if (rc == PYDBG_OK)
+                    rc = pydbg__sample_iframes(s, track, thread);
+                else if (rc == PYDBG_EREAD)
+                    rc = PYDBG_ECORRUPT;
+                /* The second reading must hold still as well: a stack pieced
+                 * together from reads made at different moments is not real. */
+                if (rc == PYDBG_OK &&
+                    (track->read_apart || !pydbg__sample_iframes_held_still(s, track)))
+                    rc = PYDBG_ECORRUPT;
+            }
+        } else {
+            rc = decode_frame_objects(s, track, &ranges, thread);
+            if (rc == PYDBG_ECORRUPT) {
+                s->frame_count = first;
+                thread->frame_count = 0;
+                thread->frames = NULL;
+                thread->truncated = 0;
+                rc = retry_frame_objects(s, i, thread);
+            }
+        }
+        if (rc == PYDBG_ECORRUPT || rc == PYDBG_ELIMIT) {
+            /* Torn: the stack changed while it was read. Never report it. */
+            s->frame_count = first;
+            thread->frame_count = 0;
+            thread->frames = NULL;
+            thread->error = PYDBG_ECORRUPT;
+            s->torn++;
+            rc = PYDBG_OK;
+        } else if (rc != PYDBG_OK) {
+            break;
+        }
+        if ((thread->frame_count == 0 && thread->error == PYDBG_OK &&
+             unstarted(s, i)) ||
+            ((s->flags & PYDBG_SAMPLER_GIL_ONLY) && thread->holds_gil != 1) ||
+            ((s->flags & PYDBG_SAMPLER_RUNNING_ONLY) &&
+             thread->state != PYDBG_THREAD_STATE_RUNNING)) {
+            s->frame_count = first;
+            s->thread_count--;
+        }
+    }
+    }
     free(ranges.items);
     if (rc != PYDBG_OK)
         return pydbg__fail(&s->t->error, rc, "sampling process %d: %s", s->t->pid,
@@ -1203,27 +1183,6 @@ static pydbg__code_key *choose_revalidation(pydbg__sampler *s)
     return pydbg__code_keys_next_to_revalidate(&s->keys);
 }
 
-/* Every thread of the list as torn, with no stack: for a sample whose thread
- * list kept changing while it was read. */
-static int report_all_torn(pydbg__sampler *s)
-{
-    s->thread_count = 0;
-    s->frame_count = 0;
-    for (size_t i = 0; i < s->track_count; i++) {
-        pydbg__sampled_thread *thread;
-        int rc = add_thread(s, &thread);
-        if (rc != PYDBG_OK)
-            return rc;
-        thread->ident = s->tracks[i].ident;
-        thread->native_id = s->tracks[i].native_id;
-        thread->holds_gil = -1;
-        thread->error = PYDBG_ECORRUPT;
-        s->torn++;
-        s->thread_samples++;
-    }
-    return PYDBG_OK;
-}
-
 int pydbg__sampler_sample(pydbg__sampler *s)
 {
     int list_changed = 0, rc;
@@ -1248,8 +1207,25 @@ int pydbg__sampler_sample(pydbg__sampler *s)
         if (rc == PYDBG_OK)
             rc = sample_once(s, &list_changed);
     }
-    if (rc == PYDBG_OK && list_changed)
-        rc = report_all_torn(s); /* still moving: no stacks rather than a guess */
+    {
+        if (rc == PYDBG_OK && list_changed) {
+            /* Still moving: report the threads with no stacks rather than guess. */
+            s->thread_count = 0;
+            s->frame_count = 0;
+            for (size_t i = 0; i < s->track_count && rc == PYDBG_OK; i++) {
+                pydbg__sampled_thread *thread;
+                rc = add_thread(s, &thread);
+                if (rc == PYDBG_OK) {
+                    thread->ident = s->tracks[i].ident;
+                    thread->native_id = s->tracks[i].native_id;
+                    thread->holds_gil = -1;
+                    thread->error = PYDBG_ECORRUPT;
+                    s->torn++;
+                    s->thread_samples++;
+                }
+            }
+        }
+    }
 done:
     if (s->flags & PYDBG_SAMPLER_PAUSE) {
         int resume = pydbg__target_resume(s->t);
