@@ -135,12 +135,21 @@ static paused_thread *find_thread(pydbg__pause *pause, int tid)
     return NULL;
 }
 
-/* Seizes and interrupts `tid`. Returns PYDBG_OK (added, or skipped because it
- * exited) or an error. */
-static int seize_thread(pydbg__pause *pause, int tid, pydbg__error *err)
+static void remember(pydbg__pause *pause, int tid, thread_state state)
+{
+    pause->threads[pause->count].tid = tid;
+    pause->threads[pause->count].signal = 0;
+    pause->threads[pause->count].state = state;
+    pause->count++;
+}
+
+/* Seizes and interrupts `tid`; *seized tells whether it is now on its way to a
+ * stop. Returns PYDBG_OK (seized, or skipped because it exited) or an error. */
+static int seize_thread(pydbg__pause *pause, int tid, int *seized, pydbg__error *err)
 {
     void *items;
     int rc;
+    *seized = 0;
     if (pause->count >= MAX_THREADS)
         return pydbg__fail(err, PYDBG_ELIMIT, "process %d has more than %d threads", pause->pid,
                            MAX_THREADS);
@@ -157,10 +166,7 @@ static int seize_thread(pydbg__pause *pause, int tid, pydbg__error *err)
          * known, for a zombie stays listed (the process's first thread does
          * until the last one exits). */
         if ((e == EPERM || e == EACCES) && thread_gone(pause->pid, tid)) {
-            pause->threads[pause->count].tid = tid;
-            pause->threads[pause->count].signal = 0;
-            pause->threads[pause->count].state = THREAD_GONE;
-            pause->count++;
+            remember(pause, tid, THREAD_GONE);
             return PYDBG_OK;
         }
         if (e == EPERM || e == EACCES)
@@ -168,15 +174,14 @@ static int seize_thread(pydbg__pause *pause, int tid, pydbg__error *err)
         return pydbg__fail(err, PYDBG_EIO, "ptrace(PTRACE_SEIZE) of thread %d of process %d: "
                            "errno %d", tid, pause->pid, e);
     }
-    pause->threads[pause->count].tid = tid;
-    pause->threads[pause->count].signal = 0;
-    pause->threads[pause->count].state = THREAD_WAITING;
-    pause->count++;
     if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) != 0) {
         /* Only fails if the thread died since the seize. */
-        pause->threads[pause->count - 1].state = THREAD_GONE;
+        remember(pause, tid, THREAD_GONE);
         waitpid(tid, NULL, __WALL | WNOHANG);
+        return PYDBG_OK;
     }
+    remember(pause, tid, THREAD_WAITING);
+    *seized = 1;
     return PYDBG_OK;
 }
 
@@ -213,11 +218,11 @@ static int seize_new_threads(pydbg__pause *pause, size_t *added, pydbg__error *e
         if (find_thread(pause, (int)tid))
             continue;
         {
-            size_t before = pause->count;
-            rc = seize_thread(pause, (int)tid, err);
+            int seized;
+            rc = seize_thread(pause, (int)tid, &seized, err);
             if (rc != PYDBG_OK)
                 break;
-            *added += pause->count > before && pause->threads[before].state == THREAD_WAITING;
+            *added += (size_t)seized;
         }
     }
     closedir(dir);
@@ -361,21 +366,24 @@ int pydbg__pause_process(pydbg__pause **out, int pid, pydbg__error *err)
             rc = wait_for_stops(pause, deadline, 1, err);
         if (rc != PYDBG_OK)
             break;
-        if (added == 0 && all_counted(pause))
+        if (added > 0)
+            continue;
+        if (all_counted(pause))
             break;
-        if (added == 0 && now_ns() > deadline) {
+        if (now_ns() > deadline) {
             rc = pydbg__fail(err, PYDBG_ELIMIT,
                              "process %d has threads that could not be listed and stopped "
                              "within %lld s",
                              pid, STOP_TIMEOUT_NS / 1000000000LL);
             break;
         }
-        if (added == 0)
-            pause_briefly(round);
+        pause_briefly(round);
     }
     if (rc == PYDBG_OK && round == MAX_ROUNDS)
         rc = pydbg__fail(err, PYDBG_ELIMIT,
-                         "threads of process %d kept appearing for %d rounds", pid, MAX_ROUNDS);
+                         "the threads of process %d kept changing (appearing, or counted by "
+                         "the kernel but not listed) for %d rounds",
+                         pid, MAX_ROUNDS);
     if (rc == PYDBG_OK && pydbg__pause_thread_count(pause) == 0)
         rc = pydbg__fail(err, PYDBG_EEXITED, "process %d exited", pid);
     if (rc != PYDBG_OK) {
